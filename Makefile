@@ -1,0 +1,18 @@
+# The README's quick start uses "make demo" and "make test".
+
+.PHONY: build test demo bench clean
+
+build:
+	go build -o bin/vmgenie ./cmd/vmgenie
+
+test:
+	scripts/test.sh
+
+demo:
+	scripts/demo.sh
+
+bench:
+	scripts/bench-seed.sh
+
+clean:
+	rm -rf bin
