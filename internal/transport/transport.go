@@ -4,8 +4,30 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
+	"os"
 )
+
+// AddressEnv names the environment variable that overrides the default
+// socket or pipe address, for both the service and its clients.
+const AddressEnv = "VMGENIE_SOCKET"
+
+// ErrNotRunning is wrapped by Dial's error when nothing listens at the
+// address: the socket or pipe does not exist, or the connection is refused.
+var ErrNotRunning = errors.New("the vmgenie service is not running")
+
+// ResolveAddress returns flagValue when set, else $VMGENIE_SOCKET when set,
+// else DefaultAddress(userMode).
+func ResolveAddress(flagValue string, userMode bool) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env := os.Getenv(AddressEnv); env != "" {
+		return env
+	}
+	return DefaultAddress(userMode)
+}
 
 // ListenConfig describes the endpoint the service listens on.
 type ListenConfig struct {
