@@ -1,0 +1,179 @@
+// Package guest talks to a booted instance over SSH: it waits for the SSH
+// server, runs commands, and decides when cloud-init has finished this
+// instance's first boot.
+package guest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Target is how to reach one instance.
+type Target struct {
+	Name    string // instance name, for messages and logs
+	Address string // host:port of the SSH server
+	User    string
+	Signer  ssh.Signer
+	// HostKey pins the guest's SSH host key. Nil accepts any key.
+	// NOTE: nil is only for images that cannot take a host key from the seed.
+	HostKey ssh.PublicKey
+	// SerialLog is named in timeout errors, so the user knows where to look.
+	SerialLog string
+}
+
+// PollInterval is the pause between connection attempts.
+var PollInterval = time.Second
+
+func (t Target) config() *ssh.ClientConfig {
+	hostKey := ssh.InsecureIgnoreHostKey()
+	if t.HostKey != nil {
+		hostKey = ssh.FixedHostKey(t.HostKey)
+	}
+	return &ssh.ClientConfig{
+		User:            t.User,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(t.Signer)},
+		HostKeyCallback: hostKey,
+		Timeout:         10 * time.Second,
+	}
+}
+
+// Dial opens one SSH connection.
+func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
+	dialer := net.Dialer{Timeout: 10 * time.Second}
+	conn, err := dialer.DialContext(ctx, "tcp", t.Address)
+	if err != nil {
+		return nil, err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	c, chans, reqs, err := ssh.NewClientConn(conn, t.Address, t.config())
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// WaitSSH retries Dial until it succeeds or timeout passes. A host key
+// mismatch stops at once: retrying cannot fix it.
+func WaitSSH(ctx context.Context, t Target, timeout time.Duration, log *slog.Logger) (*ssh.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		client, err := Dial(ctx, t)
+		if err == nil {
+			log.Info("SSH is up", "instance", t.Name, "address", t.Address, "attempts", attempt, "elapsed", time.Since(start).Round(time.Millisecond))
+			return client, nil
+		}
+		if isHostKeyMismatch(err) {
+			return nil, fmt.Errorf("SSH host key of %q at %s does not match the key vmgenie gave it: %w; the port may belong to another machine", t.Name, t.Address, err)
+		}
+		lastErr = err
+		log.Debug("SSH not up yet, retrying", "instance", t.Name, "address", t.Address, "attempt", attempt, "error", err)
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("SSH on %s did not answer within %s (last error: %v); see %s", t.Address, timeout, lastErr, t.SerialLog)
+			}
+			return nil, ctx.Err()
+		case <-time.After(PollInterval):
+		}
+	}
+}
+
+func isHostKeyMismatch(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "ssh: host key mismatch")
+}
+
+// Result is the outcome of one command.
+type Result struct {
+	Stdout   []byte
+	Stderr   []byte
+	ExitCode int
+}
+
+// Run runs cmd in a new session. A command that exits non-zero is not an
+// error: its code is in the Result.
+func Run(ctx context.Context, client *ssh.Client, cmd string) (Result, error) {
+	session, err := client.NewSession()
+	if err != nil {
+		return Result{}, fmt.Errorf("open SSH session: %w", err)
+	}
+	defer session.Close()
+	var stdout, stderr bytes.Buffer
+	session.Stdout, session.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	go func() { done <- session.Run(cmd) }()
+	select {
+	case <-ctx.Done():
+		_ = session.Signal(ssh.SIGKILL)
+		return Result{}, fmt.Errorf("command %q: %w", cmd, ctx.Err())
+	case err = <-done:
+	}
+	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	var exitErr *ssh.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		res.ExitCode = exitErr.ExitStatus()
+	default:
+		return res, fmt.Errorf("command %q: %w", cmd, err)
+	}
+	return res, nil
+}
+
+// readinessScript prints the instance-id that cloud-init recorded, but only
+// once boot-finished exists. Both paths are fixed; nothing from the user is
+// in it.
+const readinessScript = `if [ -f /var/lib/cloud/instance/boot-finished ]; then cat /var/lib/cloud/data/instance-id; fi`
+
+// WaitCloudInit polls the guest until cloud-init has finished a boot of
+// instanceID: boot-finished exists and /var/lib/cloud/data/instance-id is
+// this instance's id, so a marker left by an earlier boot does not count.
+// It then returns the output of "cloud-init status --long", and an error
+// when cloud-init reports errors.
+func WaitCloudInit(ctx context.Context, client *ssh.Client, t Target, instanceID string, timeout time.Duration, log *slog.Logger) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	for {
+		res, err := Run(ctx, client, readinessScript)
+		if err != nil && ctx.Err() == nil {
+			return "", fmt.Errorf("check cloud-init on %q: %w", t.Name, err)
+		}
+		if err == nil && strings.TrimSpace(string(res.Stdout)) == instanceID {
+			log.Info("cloud-init finished", "instance", t.Name, "instance_id", instanceID, "elapsed", time.Since(start).Round(time.Millisecond))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return "", fmt.Errorf("cloud-init did not finish within %s; see %s", timeout, t.SerialLog)
+			}
+			return "", ctx.Err()
+		case <-time.After(PollInterval):
+		}
+	}
+	res, err := Run(ctx, client, "cloud-init status --long")
+	if err != nil {
+		return "", fmt.Errorf("read cloud-init status on %q: %w", t.Name, err)
+	}
+	status := strings.TrimSpace(string(res.Stdout))
+	if res.ExitCode != 0 {
+		return status, fmt.Errorf("cloud-init on %q finished with errors (exit code %d):\n%s\nsee %s and /var/log/cloud-init.log in the guest",
+			t.Name, res.ExitCode, status, t.SerialLog)
+	}
+	return status, nil
+}
