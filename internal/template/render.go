@@ -470,7 +470,8 @@ func checkRenderedYAML(file, name string, data []byte) error {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return &Error{File: file, Err: fmt.Errorf("rendered file is not valid YAML: %w", err)}
 	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+	// An empty document is valid; anything else must be a mapping.
+	if len(doc.Content) > 0 && doc.Content[0].Kind != yaml.MappingNode {
 		return &Error{File: file, Err: errors.New("rendered file is not a YAML mapping")}
 	}
 	return nil

@@ -148,7 +148,7 @@ func (s *scanner) scanLine(n int, line string) {
 			case c == '"':
 				s.inDouble = false
 			case strings.HasPrefix(line[i:], "{{"):
-				i = s.take(n, line, i, posDoubleQuoted, shapeOther, indent)
+				i, _ = s.take(n, line, i, posDoubleQuoted, shapeOther, indent)
 				continue
 			}
 			i++
@@ -161,7 +161,7 @@ func (s *scanner) scanLine(n int, line string) {
 			case c == '\'':
 				s.inSingle = false
 			case strings.HasPrefix(line[i:], "{{"):
-				i = s.take(n, line, i, posSingleQuoted, shapeOther, indent)
+				i, _ = s.take(n, line, i, posSingleQuoted, shapeOther, indent)
 				continue
 			}
 			i++
@@ -189,7 +189,10 @@ func (s *scanner) scanLine(n int, line string) {
 					shape = shapeKey
 				}
 			}
-			end := s.take(n, line, i, posScalar, shape, indent)
+			end, ok := s.take(n, line, i, posScalar, shape, indent)
+			if !ok {
+				return
+			}
 			if !endsNode(line[end:], len(s.flows) > 0) {
 				s.fail(n, "placeholder %s is followed by more text: a placeholder that is not inside quotes must be the whole value; put the value in double quotes to combine it with text", placeholderText(line[i:]))
 				// Stop here: the rest of the line is part of the same
@@ -305,11 +308,12 @@ func (s *scanner) plainScalar(n int, line string, i int) int {
 }
 
 // take records the placeholder at line[i:] and returns the offset after it.
-func (s *scanner) take(n int, line string, i int, pos position, shape lineShape, indent int) int {
+// ok is false when the text is not a well-formed placeholder.
+func (s *scanner) take(n int, line string, i int, pos position, shape lineShape, indent int) (end int, ok bool) {
 	m := placeholderPattern.FindStringSubmatchIndex(line[i:])
 	if m == nil {
 		s.fail(n, "malformed placeholder %s: write {{ NAME }} with a variable name of A-Z, 0-9 and '_'; \"{{\" is reserved for placeholders", placeholderText(line[i:]))
-		return i + 2
+		return i + 2, false
 	}
 	s.placeholders = append(s.placeholders, placeholder{
 		name:   line[i+m[2] : i+m[3]],
@@ -320,7 +324,7 @@ func (s *scanner) take(n int, line string, i int, pos position, shape lineShape,
 		shape:  shape,
 		indent: indent,
 	})
-	return i + m[1]
+	return i + m[1], true
 }
 
 // rejectAll reports every placeholder in line[from:], which is in a place
