@@ -48,6 +48,10 @@ type Peer struct {
 	SID string `json:"sid,omitempty"` // Windows user SID
 	// User is a printable name for logs: "alice (uid 1000)" or "HOST\alice".
 	User string `json:"user"`
+	// Groups lists, on Windows, the groups allowed to use the service that
+	// the caller's token is an enabled member of: "SYSTEM",
+	// "Administrators", "Hyper-V Administrators". Empty on Unix.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // Authorizer decides whether a peer may use the service. It returns a
