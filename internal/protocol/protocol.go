@@ -10,6 +10,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -55,15 +56,18 @@ type Progress struct {
 	Message string `json:"message"`
 	// Percent is the estimated completion from 0 to 100.
 	Percent int `json:"percent"`
+	// OperationID names the operation the line reports on, when there is
+	// one, so a client that disconnects can resume with operation.get.
+	OperationID string `json:"operation_id,omitempty"`
 }
 
 // NewResponse builds a response line whose data is value encoded as JSON.
 // A value that cannot be encoded yields an internal error response instead.
 func NewResponse(id, command, status string, value any) Response {
-	data, err := json.Marshal(value)
+	data, err := marshal(value)
 	if err != nil {
 		failure := Errorf(CodeInternal, "encoding the %q response failed: %v", command, err)
-		data, _ = json.Marshal(failure)
+		data, _ = marshal(failure)
 		status = StatusError
 	}
 	return Response{ID: id, Command: command, Status: status, Data: data}
@@ -93,11 +97,24 @@ func (r Response) Marshal() []byte {
 	if r.Data == nil {
 		r.Data = json.RawMessage("{}")
 	}
-	line, err := json.Marshal(r)
+	line, err := marshal(r)
 	if err != nil {
 		// Only invalid Data can fail here, so send the failure instead.
 		fallback := ErrorResponse(r.ID, r.Command, fmt.Errorf("encoding the response failed: %w", err))
-		line, _ = json.Marshal(fallback)
+		line, _ = marshal(fallback)
 	}
 	return append(line, '\n')
+}
+
+// marshal encodes v as compact JSON without escaping <, > and &, which
+// json.Marshal escapes for HTML and which would garble messages such as
+// "<os>-<version>".
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
