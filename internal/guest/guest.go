@@ -33,16 +33,19 @@ type Target struct {
 var PollInterval = time.Second
 
 func (t Target) config() *ssh.ClientConfig {
-	hostKey := ssh.InsecureIgnoreHostKey()
-	if t.HostKey != nil {
-		hostKey = ssh.FixedHostKey(t.HostKey)
-	}
-	return &ssh.ClientConfig{
+	cfg := &ssh.ClientConfig{
 		User:            t.User,
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(t.Signer)},
-		HostKeyCallback: hostKey,
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
 		Timeout:         10 * time.Second,
 	}
+	if t.HostKey != nil {
+		// Ask for the pinned key's type, because a guest also has host keys
+		// of other types that cloud-init generated.
+		cfg.HostKeyCallback = ssh.FixedHostKey(t.HostKey)
+		cfg.HostKeyAlgorithms = []string{t.HostKey.Type()}
+	}
+	return cfg
 }
 
 // Dial opens one SSH connection.
@@ -85,7 +88,7 @@ func WaitSSH(ctx context.Context, t Target, timeout time.Duration, log *slog.Log
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("SSH on %s did not answer within %s (last error: %v); see %s", t.Address, timeout, lastErr, t.SerialLog)
+				return nil, &TimeoutError{fmt.Sprintf("SSH on %s did not answer within %s (last error: %v); see %s", t.Address, timeout, lastErr, t.SerialLog)}
 			}
 			return nil, ctx.Err()
 		case <-time.After(PollInterval):
@@ -96,6 +99,17 @@ func WaitSSH(ctx context.Context, t Target, timeout time.Duration, log *slog.Log
 func isHostKeyMismatch(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "ssh: host key mismatch")
 }
+
+// TimeoutError is a wait that ran out of time. Its Timeout method lets
+// callers tell it apart with errors.As, as they do for net.Error.
+type TimeoutError struct {
+	msg string
+}
+
+func (e *TimeoutError) Error() string { return e.msg }
+
+// Timeout reports true.
+func (e *TimeoutError) Timeout() bool { return true }
 
 // Result is the outcome of one command.
 type Result struct {
@@ -160,7 +174,7 @@ func WaitCloudInit(ctx context.Context, client *ssh.Client, t Target, instanceID
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return "", fmt.Errorf("cloud-init did not finish within %s; see %s", timeout, t.SerialLog)
+				return "", &TimeoutError{fmt.Sprintf("cloud-init did not finish within %s; see %s", timeout, t.SerialLog)}
 			}
 			return "", ctx.Err()
 		case <-time.After(PollInterval):
