@@ -36,6 +36,10 @@ func normalizeDirectives(t *text) ([]byte, error) {
 
 		sawDirective = true
 		name, nameEnd := directiveName(content)
+		if name == "" || nameEnd < len(content) && content[nameEnd] != ' ' {
+			return nil, t.errorAt(start+nameEnd, "expected a directive name of letters and digits after \"%\"",
+				"write \"%YAML 1.1\", or quote the text if it is not a directive")
+		}
 		switch name {
 		case "TAG":
 			continue
@@ -62,6 +66,11 @@ func normalizeDirectives(t *text) ([]byte, error) {
 			}
 			out[start] = '#'
 		}
+	}
+	if sawDirective {
+		return nil, &Error{Line: len(t.lineStarts), Column: 1,
+			Problem: "expected a document start (\"---\") after the directives, but found the end of the stream",
+			Hint:    "add a line \"---\" after the last line that starts with %"}
 	}
 	if out == nil {
 		return t.data, nil
