@@ -118,6 +118,9 @@ func (t *text) checkYAMLVersion(start, nameEnd int) (versionStart, versionEnd in
 		return 0, 0, t.errorAt(start+i, "expected a digit in the %YAML version", "write \"%YAML 1.1\" or remove the line")
 	}
 	versionEnd = i
+	if i < len(line) && line[i] != ' ' {
+		return 0, 0, t.errorAt(start+i, "expected a digit or a space after the %YAML version", "put a space before the comment")
+	}
 	if n, _ := strconv.Atoi(major); n != 1 {
 		return 0, 0, t.errorAt(start+versionStart, "found incompatible YAML document (version 1.* is required)", "write \"%YAML 1.1\" or remove the line")
 	}
