@@ -19,10 +19,11 @@ const (
 	maxFuzzData  = 5000
 )
 
-// fuzzFiles turns fuzz input into a file set. The first byte picks the
-// mode: even takes each remaining line as a raw path, which mostly tests
-// validation; odd maps each byte to a piece of fuzzAlphabet, which mostly
-// builds valid trees with colliding and long names.
+// fuzzFiles turns fuzz input into a file set, and the first byte picks the
+// mode. When it is even, each remaining line is a raw path, which mostly
+// tests validation. When it is odd, each byte maps to a piece of
+// fuzzAlphabet, which mostly builds valid trees with colliding and long
+// names.
 func fuzzFiles(input []byte) []File {
 	if len(input) == 0 {
 		return nil

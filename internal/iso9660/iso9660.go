@@ -8,10 +8,13 @@
 // tree with UCS-2 names, so Windows guests (cloudbase-init) see the same exact
 // names.
 //
-// We write our own because no Go library writes both Joliet and Rock Ridge,
-// and go-diskfs (which Lima uses) wrote corrupt Rock Ridge data once a
-// directory's entries passed one 2048-byte sector (fixed upstream in May
-// 2025). The tests check every image with xorriso, isoinfo and blkid.
+// We write our own because no Go library we checked (December 2026) had a
+// track record with both extensions. kdomanski/iso9660 writes neither Rock
+// Ridge nor Joliet. go-diskfs, which Lima uses, wrote corrupt Rock Ridge data
+// once a directory's entries passed one 2048-byte sector until a fix in May
+// 2025, and merged Joliet writing only in April 2026. The tests here read
+// the images back with xorriso, isoinfo and blkid, including directories
+// and continuation areas that span several sectors.
 //
 // Output is deterministic: the same files and ModTime give the same bytes in
 // any input order. The layout is computed before anything is written, then
@@ -37,7 +40,8 @@ type File struct {
 
 // Options sets the volume-wide fields.
 type Options struct {
-	// VolumeID is the volume identifier; empty means "cidata".
+	// VolumeID is the volume identifier. Empty means DefaultVolumeID
+	// ("cidata").
 	VolumeID string
 	// ModTime stamps every directory record and volume descriptor. Zero
 	// means DefaultModTime().
@@ -55,7 +59,8 @@ const (
 	// characters, the Joliet limit that Windows reads.
 	MaxJolietNameLen = 64
 	// MaxNameBytes is the maximum length of one path component in bytes,
-	// the Rock Ridge and Linux NAME_MAX limit.
+	// NAME_MAX on Linux. MaxJolietNameLen keeps valid names at 192 bytes or
+	// less anyway (64 three-byte UTF-8 characters).
 	MaxNameBytes = 255
 	// MaxVolumeIDLen is the maximum volume identifier length. The Joliet
 	// volume descriptor stores 16 UCS-2 characters.

@@ -51,8 +51,8 @@ type node struct {
 	dotSUSP    suspArea
 	dotdotSUSP suspArea
 
-	// Layout. A file has dataSector; a directory has one extent per tree
-	// and one path table number per tree.
+	// Layout. A file has dataSector. A directory has one extent and one
+	// path table number per tree.
 	dataSector     uint32
 	isoExtent      extent
 	jolietExtent   extent
@@ -123,7 +123,7 @@ func newImage(files []File, opts Options) (*image, error) {
 
 	img.orderTrees()
 	if len(img.isoDirs) > maxDirectories {
-		return nil, fmt.Errorf("iso9660: the image has %d directories but ISO 9660 path tables number at most %d; use fewer directories", len(img.isoDirs), maxDirectories)
+		return nil, fmt.Errorf("iso9660: the image has %d directories, but ISO 9660 path tables number at most %d, so use fewer directories", len(img.isoDirs), maxDirectories)
 	}
 	img.buildRockRidge()
 	if err := img.placeExtents(); err != nil {
@@ -145,21 +145,21 @@ func buildTree(files []File) (*node, error) {
 			return nil, err
 		}
 		if int64(len(f.Data)) > math.MaxUint32 {
-			return nil, fmt.Errorf("iso9660: file %q is %d bytes but ISO 9660 files without multiple extents hold at most %d bytes; split the file", f.Path, len(f.Data), uint32(math.MaxUint32))
+			return nil, fmt.Errorf("iso9660: file %q is %d bytes, but ISO 9660 files without multiple extents hold at most %d bytes, so split the file", f.Path, len(f.Data), uint32(math.MaxUint32))
 		}
 		if _, dup := seen[f.Path]; dup {
-			return nil, fmt.Errorf("%w %q: the path is given twice; keep one of the files", ErrInvalidPath, f.Path)
+			return nil, fmt.Errorf("%w %q: the path is given twice, so keep one of the files", ErrInvalidPath, f.Path)
 		}
 		seen[f.Path] = struct{}{}
 		if _, isDir := dirs[f.Path]; isDir {
-			return nil, fmt.Errorf("%w %q: the path is both a file and a directory of other files; rename one of them", ErrInvalidPath, f.Path)
+			return nil, fmt.Errorf("%w %q: the path is both a file and a directory of other files, so rename one of them", ErrInvalidPath, f.Path)
 		}
 
 		parent := root
 		for depth := 1; depth < len(parts); depth++ {
 			dirPath := strings.Join(parts[:depth], "/")
 			if _, isFile := seen[dirPath]; isFile {
-				return nil, fmt.Errorf("%w %q: %q is both a file and a directory of other files; rename one of them", ErrInvalidPath, f.Path, dirPath)
+				return nil, fmt.Errorf("%w %q: %q is both a file and a directory of other files, so rename one of them", ErrInvalidPath, f.Path, dirPath)
 			}
 			dir, ok := dirs[dirPath]
 			if !ok {
@@ -262,16 +262,21 @@ func (img *image) placeExtents() error {
 		f.dataSector = uint32(sector)
 		sector += sectorsFor(uint64(len(f.data)))
 		if sector > math.MaxUint32 {
-			return fmt.Errorf("iso9660: the image needs more than %d sectors of %d bytes, the ISO 9660 maximum; put fewer or smaller files on it", uint32(math.MaxUint32), sectorSize)
+			return fmt.Errorf("iso9660: the image needs more than %d sectors of %d bytes, the ISO 9660 maximum, so put fewer or smaller files on it", uint32(math.MaxUint32), sectorSize)
 		}
 	}
+	// NOTE: the image ends right after the last file, without the
+	// 150-sector padding that genisoimage adds for old CD drives. blkid,
+	// isoinfo and xorriso read images of 25 sectors (no files). Whether
+	// Hyper-V accepts images this small is not verified yet.
 	img.totalSectors = uint32(sector)
 	return nil
 }
 
 // placeContinuationAreas packs the continuation areas into sectors from
-// img.ceStart. An area never crosses a sector boundary, because Linux and
-// libisofs read a continuation area from a single block.
+// img.ceStart. An area never crosses a sector boundary, because Linux
+// (fs/isofs/rock.c) rejects a CE entry whose offset and length pass the end
+// of its block.
 func (img *image) placeContinuationAreas() {
 	if len(img.ceAreas) == 0 {
 		return

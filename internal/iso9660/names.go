@@ -7,9 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// Level-1 identifier limits from ECMA-119 (ISO 9660) 7.5 and 7.6: a file
-// name of at most eight d-characters and an extension of at most three, a
-// directory name of at most eight.
+// Identifier limits of ECMA-119 interchange level 1 (section 10.1): a file
+// name of at most eight d-characters and an extension of at most three, and
+// a directory name of at most eight.
 const (
 	maxLevel1Base = 8
 	maxLevel1Ext  = 3
@@ -18,15 +18,15 @@ const (
 // splitPath validates path and returns its components.
 func splitPath(path string) ([]string, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w %q: the path is empty; give a name such as \"user-data\"", ErrInvalidPath, path)
+		return nil, fmt.Errorf("%w %q: the path is empty, but every file needs a name such as \"user-data\"", ErrInvalidPath, path)
 	}
 	if strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("%w %q: the path must be relative to the image root, such as \"user-data\"; remove the leading slash", ErrInvalidPath, path)
+		return nil, fmt.Errorf("%w %q: the path starts with a slash, but paths are relative to the image root (write \"user-data\", not \"/user-data\")", ErrInvalidPath, path)
 	}
 
 	parts := strings.Split(path, "/")
 	if len(parts) > MaxDepth {
-		return nil, fmt.Errorf("%w %q: the path has %d components but ISO 9660 allows at most %d (seven directories and a file name); flatten the directories", ErrInvalidPath, path, len(parts), MaxDepth)
+		return nil, fmt.Errorf("%w %q: the path has %d components, but ISO 9660 allows at most %d (seven directories and a file name), so flatten the directories", ErrInvalidPath, path, len(parts), MaxDepth)
 	}
 	for _, name := range parts {
 		if err := checkName(name); err != nil {
@@ -47,50 +47,50 @@ func (e nameError) Error() string { return string(e) }
 func checkName(name string) error {
 	switch name {
 	case "":
-		return nameError("the path contains an empty component (a doubled or trailing slash); remove it")
+		return nameError("the path contains an empty component (a doubled or trailing slash), so remove the extra slash")
 	case ".", "..":
-		return nameError(fmt.Sprintf("the path contains the component %q; give the path without it", name))
+		return nameError(fmt.Sprintf("the path contains the component %q, so give the path without it", name))
 	}
 	if len(name) > MaxNameBytes {
-		return nameError(fmt.Sprintf("the name %.20q... is %d bytes long but Rock Ridge names allow at most %d; shorten it", name, len(name), MaxNameBytes))
+		return nameError(fmt.Sprintf("the name %.20q... is %d bytes long, but Rock Ridge names allow at most %d, so shorten it", name, len(name), MaxNameBytes))
 	}
 	if !utf8.ValidString(name) {
-		return nameError(fmt.Sprintf("the name %q is not valid UTF-8; Joliet stores names as UCS-2, so rename the file", name))
+		return nameError(fmt.Sprintf("the name %q is not valid UTF-8, so Joliet cannot store it as UCS-2 (rename the file)", name))
 	}
 
 	units := 0
 	for _, r := range name {
 		switch {
 		case r < 0x20 || r == 0x7f:
-			return nameError(fmt.Sprintf("the name %q contains the control character %U; remove it", name, r))
+			return nameError(fmt.Sprintf("the name %q contains the control character %U, so remove it", name, r))
 		case r == '\\':
-			return nameError(fmt.Sprintf("the name %q contains a backslash, which Windows reads as a path separator; remove it", name))
+			return nameError(fmt.Sprintf("the name %q contains a backslash, which Windows reads as a path separator, so remove it", name))
 		case r == '*' || r == ':' || r == ';' || r == '?':
-			return nameError(fmt.Sprintf("the name %q contains %q, which Joliet names must not contain; remove it", name, r))
+			return nameError(fmt.Sprintf("the name %q contains %q, which Joliet names must not contain, so remove it", name, r))
 		case r > 0xffff:
-			return nameError(fmt.Sprintf("the name %q contains %U, which is outside the Basic Multilingual Plane that Joliet UCS-2 names can store; remove it", name, r))
+			return nameError(fmt.Sprintf("the name %q contains %U, which is outside the Basic Multilingual Plane that Joliet UCS-2 names can store, so remove it", name, r))
 		}
 		units++
 	}
 	if units > MaxJolietNameLen {
-		return nameError(fmt.Sprintf("the name %q is %d characters long but Joliet names allow at most %d; shorten it", name, units, MaxJolietNameLen))
+		return nameError(fmt.Sprintf("the name %q is %d characters long, but Joliet names allow at most %d, so shorten it", name, units, MaxJolietNameLen))
 	}
 	return nil
 }
 
 // checkVolumeID validates a volume identifier: 1 to MaxVolumeIDLen
 // characters from the ISO 9660 d-characters (A-Z, 0-9, _) plus lowercase
-// letters, '-' and '.'. ECMA-119 asks for d-characters only, but
+// letters, '-' and '.'. ECMA-119 allows d-characters only, but
 // genisoimage writes "cidata" in lowercase and blkid and cloud-init match the
 // label as written.
 func checkVolumeID(id string) error {
 	if len(id) > MaxVolumeIDLen {
-		return fmt.Errorf("%w %q: it is %d characters long but the Joliet volume descriptor stores at most %d; shorten it", ErrInvalidVolumeID, id, len(id), MaxVolumeIDLen)
+		return fmt.Errorf("%w %q: it is %d characters long, but the Joliet volume descriptor stores at most %d, so shorten it", ErrInvalidVolumeID, id, len(id), MaxVolumeIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !isDChar(c) && !('a' <= c && c <= 'z') && c != '-' && c != '.' {
-			return fmt.Errorf("%w %q: it contains %q; use only A-Z, a-z, 0-9, '_', '-' and '.', such as %q", ErrInvalidVolumeID, id, rune(c), DefaultVolumeID)
+			return fmt.Errorf("%w %q: it contains %q, but volume IDs may use only A-Z, a-z, 0-9, '_', '-' and '.', such as %q", ErrInvalidVolumeID, id, rune(c), DefaultVolumeID)
 		}
 	}
 	return nil

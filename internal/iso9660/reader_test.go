@@ -9,12 +9,11 @@ import (
 	"unicode/utf16"
 )
 
-// This file is a minimal ISO 9660 reader for tests. It is written from
-// ECMA-119, SUSP and RRIP independently of the writer's helpers, and it
-// checks the structural rules that the writer must keep while it reads:
-// both-byte-order fields agree, records never cross a sector boundary,
-// continuation areas stay in one sector, identifiers are sorted, and the
-// path tables match the directory trees.
+// This file is a minimal ISO 9660 reader for tests, written from ECMA-119,
+// SUSP and RRIP without the writer's helpers. While it reads, it checks the
+// structural rules that the writer must keep. Both-byte-order fields agree,
+// records never cross a sector boundary, continuation areas stay in one
+// sector, identifiers are sorted, and the path tables match the trees.
 
 // readImage is what parseImage found in an image.
 type readImage struct {
@@ -276,6 +275,7 @@ func (r *reader) parseRecord(offset, maxLen int) (dirRecord, error) {
 	if b[1] != 0 {
 		return dirRecord{}, fmt.Errorf("record at %d has extended attribute length %d", offset, b[1])
 	}
+
 	rec := dirRecord{offset: offset, length: n, flags: b[25]}
 	var err error
 	if rec.sector, err = both32(b[2:10], "extent location"); err != nil {
@@ -287,6 +287,7 @@ func (r *reader) parseRecord(offset, maxLen int) (dirRecord, error) {
 	if seq, err := both16(b[28:32], "volume sequence number"); err != nil || seq != 1 {
 		return rec, fmt.Errorf("record at %d: volume sequence number %d, %v", offset, seq, err)
 	}
+
 	idLen := int(b[32])
 	suStart := 33 + idLen + (1 - idLen%2)
 	if idLen == 0 || suStart > n {
@@ -294,6 +295,7 @@ func (r *reader) parseRecord(offset, maxLen int) (dirRecord, error) {
 	}
 	rec.id = b[33 : 33+idLen]
 	rec.systemUse = b[suStart:n]
+
 	if uint64(rec.sector)*2048+uint64(rec.size) > uint64(len(r.img)) {
 		return rec, fmt.Errorf("record %q: extent %d+%d bytes runs past the image", rec.id, rec.sector, rec.size)
 	}

@@ -1,9 +1,9 @@
 package iso9660
 
-// Rock Ridge (RRIP_1991A, the IEEE P1282 draft that Linux, libisofs and
-// genisoimage implement) on top of the System Use Sharing Protocol (SUSP,
-// IEEE P1281). Each SUSP entry starts with a two-letter signature, a length
-// byte and a version byte.
+// Rock Ridge (RRIP 1.09, whose ER identifier is RRIP_1991A) on top of the
+// System Use Sharing Protocol (SUSP 1.09). Linux, libisofs and genisoimage
+// read this version. Each SUSP entry starts with a two-letter signature, a
+// length byte and a version byte.
 
 // POSIX file modes reported in PX entries. The medium is read-only, so the
 // write bits are clear.
