@@ -333,3 +333,57 @@ func TestToolsXorrisoCheckDetectsCorruption(t *testing.T) {
 		t.Logf("xorriso on an image with %s:\n%s", c.name, strings.Join(problems, "\n"))
 	}
 }
+
+// TestToolsMatchGenisoimage compares our image with the one that
+// cloud-localds builds (genisoimage -volid cidata -joliet -rock) from the
+// same files: blkid must report the same type and label, and isoinfo the
+// same Rock Ridge and Joliet listings.
+func TestToolsMatchGenisoimage(t *testing.T) {
+	genisoimage := requireTool(t, "genisoimage", "genisoimage")
+	blkid := requireTool(t, "blkid", "util-linux")
+	isoinfo := requireTool(t, "isoinfo", "genisoimage")
+
+	files := append(smallSeed(), File{Path: "vendor-data", Data: []byte("#cloud-config\n")})
+	src := t.TempDir()
+	var args []string
+	for _, f := range files {
+		p := filepath.Join(src, f.Path)
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, p)
+	}
+	reference := filepath.Join(t.TempDir(), "reference.iso")
+	genArgs := append([]string{"-quiet", "-output", reference, "-volid", "cidata", "-joliet", "-rock"}, args...)
+	if out, stderr, err := run(t, genisoimage, genArgs...); err != nil {
+		t.Fatalf("genisoimage: %v\n%s%s", err, out, stderr)
+	}
+	ours := writeImageFile(t, files, Options{ModTime: testTime})
+
+	probe := func(iso, key string) string {
+		out, _, err := run(t, blkid, "-p", "-s", key, "-o", "value", iso)
+		if err != nil {
+			t.Fatalf("blkid -p -s %s %s: %v", key, iso, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, key := range []string{"TYPE", "LABEL"} {
+		if want, got := probe(reference, key), probe(ours, key); got != want {
+			t.Errorf("blkid %s is %q, genisoimage's image has %q", key, got, want)
+		}
+	}
+
+	for _, flag := range []string{"-R", "-J"} {
+		want, _, err := run(t, isoinfo, flag, "-f", "-i", reference)
+		if err != nil {
+			t.Fatalf("isoinfo %s -f on genisoimage's image: %v", flag, err)
+		}
+		got, _, err := run(t, isoinfo, flag, "-f", "-i", ours)
+		if err != nil {
+			t.Fatalf("isoinfo %s -f: %v", flag, err)
+		}
+		if strings.Join(sortedLines(got), "\n") != strings.Join(sortedLines(want), "\n") {
+			t.Errorf("isoinfo %s -f lists\n%s\ngenisoimage's image lists\n%s", flag, got, want)
+		}
+	}
+}
