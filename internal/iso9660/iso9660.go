@@ -78,7 +78,7 @@ var (
 	ErrInvalidVolumeID = errors.New("iso9660: invalid volume ID")
 )
 
-// Write writes an image holding files to w. It validates every path and the
+// Write writes an image containing files to w. It validates every path and the
 // options before writing anything, so an error from validation leaves w
 // untouched.
 func Write(w io.Writer, files []File, opts Options) error {

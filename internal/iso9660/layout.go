@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// sectorSize is the logical block size. Every image uses 2048, the only
-// size that all readers accept.
+// sectorSize is the logical block size, 2048 bytes like a CD-ROM sector,
+// which every ISO 9660 reader accepts.
 const sectorSize = 2048
 
 // Fixed sectors at the start of the image. Sectors 0 to 15 are the system
@@ -132,7 +132,7 @@ func newImage(files []File, opts Options) (*image, error) {
 	return img, nil
 }
 
-// buildTree creates the node tree from files, with children sorted by name.
+// buildTree validates the paths and creates the node tree from files.
 func buildTree(files []File) (*node, error) {
 	root := &node{isDir: true}
 	dirs := map[string]*node{"": root}
@@ -189,6 +189,8 @@ func (img *image) orderTrees() {
 		dir := queue[0]
 		queue = queue[1:]
 		img.isoDirs = append(img.isoDirs, dir)
+		// newImage rejects more than maxDirectories before any number
+		// is written, so min only keeps the conversion defined.
 		dir.isoNumber = uint16(min(len(img.isoDirs), maxDirectories))
 
 		slices.SortFunc(dir.children, func(a, b *node) int { return strings.Compare(a.name, b.name) })

@@ -25,8 +25,8 @@ const (
 	maxNMChunk = 255 - nmHeaderLen
 )
 
-// Extension reference (ER) texts from the RRIP_1991A specification, which
-// readers compare against.
+// Extension reference (ER) texts from the RRIP_1991A specification. Readers
+// such as libisofs compare the identifier.
 const (
 	erID         = "RRIP_1991A"
 	erDescriptor = "THE ROCK RIDGE INTERCHANGE PROTOCOL PROVIDES SUPPORT FOR POSIX FILE SYSTEM SEMANTICS"
