@@ -304,10 +304,13 @@ func checkJSONPatch(p *part) error {
 	body = body[len("#cloud-config-jsonp"):]
 	var patch []json.RawMessage
 	if err := json.Unmarshal(body, &patch); err != nil {
+		// The offset points at the invalid JSON, or at the start of the
+		// patch when it is valid JSON of the wrong type.
+		bodyStart := len(p.content) - len(bytes.TrimLeft(body, " \t\r\n"))
+		offset := bodyStart
 		var syntax *json.SyntaxError
-		offset := 0
 		if errors.As(err, &syntax) {
-			offset = len(p.content) - len(body) + int(syntax.Offset)
+			offset = len(p.content) - len(body) + int(syntax.Offset) - 1
 		}
 		line, column := position(p.content, offset)
 		return &InputError{Source: p.origin, Line: line, Column: column,
