@@ -194,6 +194,13 @@ func (j *job) values(publicKey, instanceID string) (template.Values, error) {
 			return values, err
 		}
 	}
+	// cloud-init runs the package manager whenever packages are listed, and
+	// that fails in a guest without network access.
+	if j.p.cfg.Restrict && !values.Has("PACKAGES") {
+		if err := values.SetList("PACKAGES", []string{}); err != nil {
+			return values, err
+		}
+	}
 	for name, value := range map[string]string{"HOSTNAME": j.req.Name, "SSH_PUBLIC_KEY": publicKey, "INSTANCE_ID": instanceID} {
 		if err := values.Set(name, value); err != nil {
 			return values, err
