@@ -8,6 +8,7 @@
 // surface only as a warning in the guest's cloud-init log after boot. The
 // checks added on top of yaml.v3:
 //
+//   - a block scalar header without a space after its indicators ("|#");
 //   - tabs outside quoted scalars, block scalar content and comments, which
 //     PyYAML's scanner never accepts as separation space;
 //   - characters outside PyYAML's printable set, anywhere in the stream;
@@ -122,6 +123,9 @@ func Check(data []byte) (*Result, error) {
 		return &Result{}, nil
 	}
 
+	if err := checkBlockHeaders(text, root); err != nil {
+		return nil, err
+	}
 	spans := collectSpans(text, root)
 	if err := checkTabs(text, spans); err != nil {
 		return nil, err
