@@ -125,7 +125,7 @@ func (c *Client) Exchange(ctx context.Context, line []byte, wantID string, onLin
 		return protocol.Response{}, c.ioError(ctx, "sending the request", err)
 	}
 
-	reader := bufio.NewReaderSize(conn, 64<<10)
+	reader := bufio.NewReaderSize(conn, 4096)
 	for {
 		resp, err := readResponse(reader)
 		if err != nil {

@@ -17,6 +17,10 @@ import (
 	"github.com/vmgenie/vmgenie/internal/transport"
 )
 
+// readerPool recycles the per-connection read buffers, which were most of
+// the bytes a status request allocated.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
 // errLineTooLong is returned by readLine for a line over the limit.
 var errLineTooLong = errors.New("request line too long")
 
@@ -46,7 +50,11 @@ func (s *Server) serveConn(conn net.Conn) {
 		s.log.Error("setting the request deadline failed", "error", err, "caller", peer.User)
 		return
 	}
-	line, readErr := readLine(bufio.NewReaderSize(conn, 4096), s.opts.MaxRequestBytes)
+	reader := readerPool.Get().(*bufio.Reader)
+	reader.Reset(conn)
+	line, readErr := readLine(reader, s.opts.MaxRequestBytes)
+	reader.Reset(nil)
+	readerPool.Put(reader)
 	// The deadline covers only the request line. Handlers may stream for
 	// longer, and each write sets its own deadline.
 	_ = conn.SetReadDeadline(time.Time{})
