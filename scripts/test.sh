@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh xorriso genisoimage util-linux cloud-init cloud-image-utils \
-	qemu-system-x86 qemu-utils ovmf
+	qemu-system-x86 qemu-utils ovmf systemd
 
 echo "== go vet (linux)"
 go vet ./...
