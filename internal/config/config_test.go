@@ -160,7 +160,7 @@ func TestDefaultsSharedValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Limits{MaxRequestBytes: 1 << 20, RequestTimeout: 10 * time.Second, MaxConnections: 64, ShutdownTimeout: 15 * time.Second}
+	want := Limits{MaxRequestBytes: 1 << 20, RequestTimeout: 10 * time.Second, MaxConnections: 64, ShutdownTimeout: 30 * time.Second}
 	if cfg.Limits != want {
 		t.Errorf("Limits = %+v, want %+v", cfg.Limits, want)
 	}

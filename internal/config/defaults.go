@@ -12,7 +12,7 @@ const (
 	DefaultMaxRequestBytes  = 1 << 20 // 1 MiB
 	DefaultRequestTimeout   = 10 * time.Second
 	DefaultMaxConnections   = 64
-	DefaultShutdownTimeout  = 15 * time.Second
+	DefaultShutdownTimeout  = 30 * time.Second
 	DefaultLogLevel         = "info"
 	DefaultLogMaxSizeMB     = 10
 	DefaultLogMaxFiles      = 5

@@ -49,8 +49,7 @@ func TestQuoteWord(t *testing.T) {
 func systemOptions(binary string) UnitOptions {
 	return UnitOptions{
 		Binary:          binary,
-		DataDir:         "/var/lib/vmgenie",
-		LogDir:          "/var/lib/vmgenie/logs",
+		WritableDirs:    []string{"/var/lib/vmgenie", "/var/lib/vmgenie/logs"},
 		ShutdownTimeout: 30 * time.Second,
 	}
 }
@@ -135,8 +134,7 @@ func TestRenderUserUnit(t *testing.T) {
 func TestRenderUnitQuotesPaths(t *testing.T) {
 	opts := systemOptions("/opt/vm genie/$bin/vmgenie")
 	opts.Args = []string{"--config", `/etc/vm "genie"/100%/$x.yml`}
-	opts.DataDir = "/srv/vm data"
-	opts.LogDir = "/var/log/vm $genie"
+	opts.WritableDirs = []string{"/srv/vm data", "/var/log/vm $genie", "/srv/vm data/logs"}
 	unit, err := RenderUnit(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -154,17 +152,17 @@ func TestRenderUnitQuotesPaths(t *testing.T) {
 
 func TestRenderUnitRejectsBadInput(t *testing.T) {
 	tests := map[string]UnitOptions{
-		"relative binary":      {Binary: "bin/vmgenie", DataDir: "/var/lib/vmgenie"},
-		"newline in binary":    {Binary: "/opt/vm\ngenie", DataDir: "/var/lib/vmgenie"},
-		"newline in argument":  {Binary: "/opt/vmgenie", Args: []string{"--config", "/a\n[Service]"}, DataDir: "/var/lib/vmgenie"},
-		"relative data dir":    {Binary: "/opt/vmgenie", DataDir: "data"},
-		"no data dir":          {Binary: "/opt/vmgenie"},
-		"newline in data dir":  {Binary: "/opt/vmgenie", DataDir: "/srv/a\nExecStartPre=/bin/sh"},
-		"relative log dir":     {Binary: "/opt/vmgenie", DataDir: "/srv", LogDir: "logs"},
+		"relative binary":      {Binary: "bin/vmgenie", WritableDirs: []string{"/var/lib/vmgenie"}},
+		"newline in binary":    {Binary: "/opt/vm\ngenie", WritableDirs: []string{"/var/lib/vmgenie"}},
+		"newline in argument":  {Binary: "/opt/vmgenie", Args: []string{"--config", "/a\n[Service]"}, WritableDirs: []string{"/var/lib/vmgenie"}},
+		"relative data dir":    {Binary: "/opt/vmgenie", WritableDirs: []string{"data"}},
+		"no writable dir":      {Binary: "/opt/vmgenie"},
+		"newline in data dir":  {Binary: "/opt/vmgenie", WritableDirs: []string{"/srv/a\nExecStartPre=/bin/sh"}},
+		"relative log dir":     {Binary: "/opt/vmgenie", WritableDirs: []string{"/srv", "logs"}},
 		"control char in user": {Binary: "/opt/\x1bvmgenie", User: true},
-		"quote in binary":      {Binary: `/opt/vm"genie/vmgenie`, DataDir: "/var/lib/vmgenie"},
-		"apostrophe in binary": {Binary: "/opt/vm'genie/vmgenie", DataDir: "/var/lib/vmgenie"},
-		"backslash in binary":  {Binary: `/opt/vm\genie/vmgenie`, DataDir: "/var/lib/vmgenie"},
+		"quote in binary":      {Binary: `/opt/vm"genie/vmgenie`, WritableDirs: []string{"/var/lib/vmgenie"}},
+		"apostrophe in binary": {Binary: "/opt/vm'genie/vmgenie", WritableDirs: []string{"/var/lib/vmgenie"}},
+		"backslash in binary":  {Binary: `/opt/vm\genie/vmgenie`, WritableDirs: []string{"/var/lib/vmgenie"}},
 	}
 	for name, opts := range tests {
 		if unit, err := RenderUnit(opts); err == nil {
@@ -243,7 +241,7 @@ func TestUnitPassesSystemdAnalyze(t *testing.T) {
 	for _, user := range []bool{false, true} {
 		opts := systemOptions(binary)
 		opts.User = user
-		opts.DataDir = "/var/lib/vm genie"
+		opts.WritableDirs = []string{"/var/lib/vm genie"}
 		opts.Args = []string{"--config", `/etc/vm "genie"/a\b/100%/$x.yml`}
 		unit, err := RenderUnit(opts)
 		if err != nil {

@@ -30,10 +30,10 @@ type UnitOptions struct {
 	Args []string
 	// User selects a user unit, which runs "vmgenie serve --user".
 	User bool
-	// DataDir and LogDir are made writable in the system unit, whose file
-	// system is otherwise read-only (ProtectSystem=strict).
-	DataDir string
-	LogDir  string
+	// WritableDirs are made writable in the system unit, whose file system
+	// is otherwise read-only (ProtectSystem=strict): the data directory and
+	// any log or socket directory outside it. At least one is required.
+	WritableDirs []string
 	// ShutdownTimeout is the service's own shutdown deadline. systemd's
 	// stop timeout is set 15 s longer, so that the service can finish
 	// before it is killed.
@@ -108,7 +108,7 @@ func RenderUnit(opts UnitOptions) (string, error) {
 
 	var writable []string
 	if !opts.User {
-		for _, dir := range uniqueNonEmpty(opts.DataDir, opts.LogDir) {
+		for _, dir := range uniqueNonEmpty(opts.WritableDirs...) {
 			if !path.IsAbs(dir) {
 				return "", fmt.Errorf("invalid writable directory %q: the unit needs an absolute path", dir)
 			}
@@ -120,7 +120,7 @@ func RenderUnit(opts UnitOptions) (string, error) {
 			writable = append(writable, word)
 		}
 		if len(writable) == 0 {
-			return "", fmt.Errorf("the system unit needs the data directory to make it writable")
+			return "", fmt.Errorf("the system unit needs at least one writable directory, the data directory")
 		}
 	}
 
