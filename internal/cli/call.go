@@ -21,7 +21,7 @@ func init() { commandFactories = append(commandFactories, newCallCommand) }
 
 // Exit codes of vmgenie call.
 const (
-	// exitErrorResponse: the service answered with status error.
+	// exitErrorResponse: the service responded with status error.
 	exitErrorResponse = 2
 )
 
@@ -119,8 +119,9 @@ func runCall(ctx context.Context, a *app, flags *callFlags, command string) erro
 	return err
 }
 
-// fetchParamTypes asks the service for command's parameter types. It
-// returns nil when help fails, and then every value is sent as a string.
+// fetchParamTypes reads command's parameter types from the service's help
+// command. It returns nil when help fails, and then every value is sent as
+// a string.
 func fetchParamTypes(ctx context.Context, c *client.Client, command string) map[string]protocol.Type {
 	resp, err := c.Call(ctx, "help", map[string]any{"command": command})
 	if err != nil {

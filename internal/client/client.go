@@ -46,9 +46,9 @@ func New(address string) *Client {
 	return &Client{Address: address}
 }
 
-// DefaultAddress returns $VMGENIE_SOCKET when set. Otherwise on Unix it
-// returns the user-mode socket when that socket exists, and the system
-// socket when it does not; on Windows it returns the system pipe.
+// DefaultAddress returns $VMGENIE_SOCKET when set. Otherwise it returns the
+// user-mode socket if that socket exists (Unix only), else the system socket
+// or pipe.
 func DefaultAddress() string {
 	if env := os.Getenv(transport.AddressEnv); env != "" {
 		return env
@@ -132,7 +132,7 @@ func (c *Client) Exchange(ctx context.Context, line []byte, wantID string, onLin
 			return protocol.Response{}, c.ioError(ctx, "reading the response", err)
 		}
 		if wantID != "" && resp.ID != wantID {
-			return resp, fmt.Errorf("the service at %s answered request %q with id %q; the service may be a different program or version", c.Address, wantID, resp.ID)
+			return resp, fmt.Errorf("the service at %s sent a response with id %q to request %q: it may be a different program or version", c.Address, resp.ID, wantID)
 		}
 		switch resp.Status {
 		case protocol.StatusProgress:
@@ -177,14 +177,14 @@ func readResponse(r *bufio.Reader) (protocol.Response, error) {
 
 // ioError reports a failed read or write, preferring the context's error
 // because closing the connection on cancel shows up as a read error.
-func (c *Client) ioError(ctx context.Context, what string, err error) error {
+func (c *Client) ioError(ctx context.Context, action string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("%s from %s stopped: %w", what, c.Address, ctxErr)
+		return fmt.Errorf("%s from %s stopped: %w", action, c.Address, ctxErr)
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return fmt.Errorf("%s from %s timed out: %w", what, c.Address, context.DeadlineExceeded)
+		return fmt.Errorf("%s from %s timed out: %w", action, c.Address, context.DeadlineExceeded)
 	}
-	return fmt.Errorf("%s from %s failed: %w", what, c.Address, err)
+	return fmt.Errorf("%s from %s failed: %w", action, c.Address, err)
 }
 
 // explainDialError turns a failed dial into advice: start the service, or
@@ -247,6 +247,6 @@ func encodeRequest(command string, params any, stream bool) ([]byte, string, err
 // NewID returns a random request id.
 func NewID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
+	_, _ = rand.Read(b[:]) // Since Go 1.24, crypto/rand.Read never returns an error.
 	return hex.EncodeToString(b[:])
 }

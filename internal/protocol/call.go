@@ -2,7 +2,7 @@ package protocol
 
 import "github.com/vmgenie/vmgenie/internal/transport"
 
-// Call is one validated request as a handler sees it.
+// Call is one validated request, as passed to a handler.
 type Call struct {
 	ID      string
 	Command string

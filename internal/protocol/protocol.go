@@ -2,9 +2,9 @@
 // clients exchange: one UTF-8 JSON object per line, ended by "\n".
 //
 // The decoder, the error codes and the parameter schemas are our own code
-// rather than a JSON-RPC or JSON Schema library, because the wire format is
-// fixed by vmgenie's documented exchanges (a string "id", a "command", a
-// "status" of ok, error or progress) and every rejection must name the
+// rather than a JSON-RPC or JSON Schema library. The wire format is fixed by
+// vmgenie's documented exchanges: a string "id", a "command", and a
+// "status" of ok, error or progress. Every rejection must also name the
 // offending field in a sentence a person can act on, which generic
 // validators do not produce.
 package protocol
@@ -36,7 +36,7 @@ type Request struct {
 	// Parameters holds the command's arguments, still encoded, so that the
 	// validator can report each one's JSON type.
 	Parameters map[string]json.RawMessage `json:"parameters"`
-	// Stream asks for progress lines before the final response.
+	// Stream requests progress lines before the final response.
 	Stream bool `json:"stream,omitempty"`
 }
 

@@ -39,6 +39,9 @@ type Param struct {
 	// Default is used when an optional parameter is absent. It must already
 	// have the Go type that Values returns for Type.
 	Default any `json:"default,omitempty"`
+	// Sensitive keeps the value out of error messages, and so out of logs,
+	// for parameters such as passwords.
+	Sensitive bool `json:"sensitive,omitempty"`
 	// Check validates the decoded value beyond its type, for example a name
 	// pattern. Its error message is sent to the client after the parameter
 	// name, so it should state the rule and the fix.
@@ -55,8 +58,8 @@ type Command struct {
 	Name    string
 	Summary string
 	Params  []Param
-	// Streams tells clients that the command sends progress lines when the
-	// request has "stream": true.
+	// Streams is true when the command sends progress lines for a request
+	// with "stream": true.
 	Streams bool
 	Handler Handler
 }
@@ -179,7 +182,11 @@ func (c Command) describeParams() string {
 // decode converts raw to the Go type for p.Type, then applies Enum and Check.
 func (p Param) decode(raw json.RawMessage) (any, error) {
 	kind := jsonKind(raw)
-	mistyped := fmt.Errorf("parameter %q must be %s, got %s %s", p.Name, article(p.Type), kind, abbreviate(raw))
+	quoted := abbreviate(raw)
+	if p.Sensitive {
+		quoted = "(value hidden)"
+	}
+	mistyped := fmt.Errorf("parameter %q must be %s, got %s %s", p.Name, article(p.Type), kind, quoted)
 
 	var value any
 	switch p.Type {
@@ -252,9 +259,13 @@ func (p Param) checkEnum(value any) error {
 		candidates = v
 	}
 	for _, c := range candidates {
-		if !slices.Contains(p.Enum, c) {
-			return fmt.Errorf("parameter %q has the invalid value %q: use one of %s", p.Name, c, strings.Join(p.Enum, ", "))
+		if slices.Contains(p.Enum, c) {
+			continue
 		}
+		if p.Sensitive {
+			return fmt.Errorf("parameter %q has an invalid value: use one of %s", p.Name, strings.Join(p.Enum, ", "))
+		}
+		return fmt.Errorf("parameter %q has the invalid value %q: use one of %s", p.Name, c, strings.Join(p.Enum, ", "))
 	}
 	return nil
 }

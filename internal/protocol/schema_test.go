@@ -169,3 +169,20 @@ func TestResponseErr(t *testing.T) {
 		t.Errorf("unreadable error data gives %v, want internal", e)
 	}
 }
+
+func TestValidateHidesSensitiveValues(t *testing.T) {
+	cmd := Command{Name: "user.set", Params: []Param{
+		{Name: "password", Type: TypeString, Sensitive: true, Required: true},
+		{Name: "level", Type: TypeString, Sensitive: true, Enum: []string{"a", "b"}},
+	}}
+	_, err := cmd.Validate(decodeParams(t, `{"password": 12345678, "level": "s3cret"}`))
+	if err == nil {
+		t.Fatal("Validate accepted a number password")
+	}
+	if strings.Contains(err.Message, "12345678") || strings.Contains(err.Message, "s3cret") {
+		t.Errorf("message %q quotes a sensitive value", err.Message)
+	}
+	if !strings.Contains(err.Message, `"password" must be a string`) {
+		t.Errorf("message %q should still name the parameter", err.Message)
+	}
+}

@@ -126,7 +126,7 @@ func TestTooLargeRequest(t *testing.T) {
 	defer conn.Close()
 
 	// Send far more than the limit. The server stops reading at the limit,
-	// so the write may fail once it has answered and closed.
+	// so the write may fail once it has responded and closed.
 	go func() {
 		line := `{"id": "big", "command": "status", "parameters": {"pad": "` + strings.Repeat("x", 64<<10) + `"}}` + "\n"
 		_, _ = conn.Write([]byte(line))

@@ -35,7 +35,8 @@ type exchange struct {
 	writeOK bool // false after a write failed
 }
 
-// serveConn reads one request from conn, answers it and closes conn.
+// serveConn reads one request from conn, writes the response lines and
+// closes conn.
 func (s *Server) serveConn(conn net.Conn) {
 	defer conn.Close()
 	x := &exchange{s: s, conn: conn, start: time.Now(), writeOK: true}
@@ -73,7 +74,8 @@ func (s *Server) serveConn(conn net.Conn) {
 		if readErr != io.EOF {
 			s.log.Warn("reading the request failed", "error", readErr, "caller", peer.User, "pid", peer.PID)
 		}
-		// The client closed without sending anything: nobody to answer.
+		// The client closed without sending anything, so there is no
+		// request to respond to.
 		return
 	}
 

@@ -234,7 +234,7 @@ func (b *syncBuffer) records(msg string) []map[string]any {
 }
 
 // waitRecords polls until at least n records with msg were logged, or 10s
-// pass, and returns them. The service logs a request after answering it, so
+// pass, and returns them. The service logs a request after writing its response, so
 // a test may see the response before the log line.
 func (b *syncBuffer) waitRecords(msg string, n int) []map[string]any {
 	deadline := time.Now().Add(10 * time.Second)

@@ -15,7 +15,8 @@ import (
 	"github.com/vmgenie/vmgenie/internal/protocol"
 )
 
-// OperationState is where an operation is in its life.
+// OperationState is the phase of an operation: running, or one of the
+// final states.
 type OperationState string
 
 // Operation states. Every state but running is final.
@@ -77,7 +78,7 @@ type Work func(ctx context.Context, progress func(protocol.Progress)) (any, erro
 type operation struct {
 	info     OperationInfo
 	cancel   context.CancelFunc
-	canceled string // why cancel was called, empty when it was not
+	canceled string // reason passed to Cancel, or empty
 	changed  chan struct{}
 	// events holds the latest progress events; eventCount counts all ever
 	// recorded, so events[0] is event number eventCount-len(events).
@@ -86,7 +87,8 @@ type operation struct {
 	done       chan struct{}
 }
 
-// holder is what keeps a target busy: an operation or a synchronous command.
+// holder is the work that keeps a target busy: an operation or a
+// synchronous command.
 type holder struct {
 	description string
 	operation   *operation
@@ -162,16 +164,16 @@ func (o *Operations) Start(kind, target string, work Work) (OperationInfo, error
 	return op.info, nil
 }
 
-// Hold marks target busy for a synchronous command, described as what (such
-// as "vm.stop"), until release is called. It returns conflict when target is
+// Hold marks target busy for a synchronous command (such as "vm.stop")
+// until release is called. It returns conflict when target is
 // busy.
-func (o *Operations) Hold(target, what string) (release func(), err error) {
+func (o *Operations) Hold(target, command string) (release func(), err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err := o.checkFreeLocked(target); err != nil {
 		return nil, err
 	}
-	h := &holder{description: what, since: o.now()}
+	h := &holder{description: command, since: o.now()}
 	o.busy[target] = h
 	var once sync.Once
 	return func() {
@@ -307,7 +309,7 @@ func (o *Operations) List() []OperationInfo {
 	return list
 }
 
-// Cancel asks operation id to stop. The operation reaches the canceled
+// Cancel requests that operation id stop. The operation reaches the canceled
 // state once its work returns.
 func (o *Operations) Cancel(id, reason string) (OperationInfo, error) {
 	o.mu.Lock()
@@ -385,7 +387,7 @@ func (o *Operations) runningCount() int {
 	return n
 }
 
-// pruneLocked forgets finished operations past the retention time, and the
+// pruneLocked removes finished operations past the retention time, and the
 // oldest ones beyond maxFinishedOperations.
 func (o *Operations) pruneLocked() {
 	cutoff := o.now().Add(-o.retention)

@@ -49,8 +49,8 @@ type ParamsProvisioner interface {
 	ProvisionParams() []protocol.Param
 }
 
-// ProvisionStartedDetails is the details text of provision's immediate
-// answer.
+// ProvisionStartedDetails returns the details text of provision's
+// immediate response.
 func ProvisionStartedDetails(vmName string) string {
 	return fmt.Sprintf("VM '%s' provisioning started.", vmName)
 }

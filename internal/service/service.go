@@ -5,7 +5,7 @@
 //
 // We wrote the accept loop and dispatcher ourselves instead of using
 // net/rpc, gRPC or a JSON-RPC library, because the wire format is vmgenie's
-// own line protocol (see internal/protocol), and each connection needs
+// own line protocol (see internal/protocol). Each connection also needs
 // limits that those libraries do not enforce per request line: a maximum
 // line length, a deadline for the line to arrive, a connection cap where
 // extra clients wait, and peer credentials checked before dispatch.
@@ -67,8 +67,8 @@ type Options struct {
 	Version version.Info
 	// Driver names the hypervisor driver for status. Empty means "none".
 	Driver string
-	// Provisioner runs provision requests. Nil makes provision answer
-	// unavailable after validating its parameters.
+	// Provisioner runs provision requests. Nil makes provision
+	// respond with unavailable after validating its parameters.
 	Provisioner Provisioner
 }
 
@@ -163,7 +163,7 @@ func (s *Server) Register(cmd protocol.Command) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, taken := s.commands[cmd.Name]; taken {
+	if _, exists := s.commands[cmd.Name]; exists {
 		return fmt.Errorf("registering command %q failed: a command with that name is already registered", cmd.Name)
 	}
 	s.commands[cmd.Name] = cmd

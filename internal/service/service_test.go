@@ -34,13 +34,13 @@ func blockingCommand(name string, entered chan<- string, release <-chan struct{}
 	}
 }
 
-func receive[T any](t *testing.T, ch <-chan T, what string) T {
+func receive[T any](t *testing.T, ch <-chan T, event string) T {
 	t.Helper()
 	select {
 	case v := <-ch:
 		return v
 	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not happen within 10s", what)
+		t.Fatalf("%s did not happen within 10s", event)
 		var zero T
 		return zero
 	}

@@ -60,12 +60,14 @@ type Authorizer interface {
 	Authorize(Peer) error
 }
 
-// Listen, Dial, PeerOf and DefaultAddress are implemented per platform in
-// transport_unix.go and transport_windows.go:
+// Listen, Dial, PeerOf, DefaultAddress and NewAuthorizer are implemented
+// per platform in transport_unix.go, authorizer_unix.go and
+// transport_windows.go:
 //
 //	func Listen(cfg ListenConfig) (net.Listener, error)
 //	func Dial(ctx context.Context, address string) (net.Conn, error)
 //	func PeerOf(conn net.Conn) (Peer, error)
 //	func DefaultAddress(userMode bool) string
+//	func NewAuthorizer(cfg ListenConfig) (Authorizer, error)
 var _ = context.Background
 var _ net.Conn

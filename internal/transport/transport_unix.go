@@ -54,9 +54,9 @@ func fallbackRuntimeDir() string {
 
 // Listen creates the socket at cfg.Address, or at DefaultAddress when it is
 // empty. It removes a socket file left by a service that is gone, and fails
-// when another service answers on it. The system socket gets mode 0660 and
-// cfg.Group; a user socket gets mode 0600. Closing the listener removes the
-// socket file.
+// when another service accepts connections on it. The system socket gets
+// mode 0660 and cfg.Group, and a user socket gets mode 0600. Closing the
+// listener removes the socket file.
 func Listen(cfg ListenConfig) (net.Listener, error) {
 	path := cfg.Address
 	if path == "" {
@@ -155,7 +155,8 @@ func prepareSocketDir(dir string, userMode bool) error {
 	return nil
 }
 
-// removeStaleSocket deletes a socket file that no service answers on.
+// removeStaleSocket deletes a socket file that no service accepts
+// connections on.
 func removeStaleSocket(path string) error {
 	info, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {

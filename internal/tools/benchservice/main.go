@@ -180,7 +180,7 @@ func startServer(binary, dir string, index int, name string, maxConnections int)
 		if time.Now().After(deadline) {
 			srv.stop()
 			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("the %s server did not answer status within 10s: %w\n%s", name, err, log)
+			return nil, fmt.Errorf("the %s server did not respond to status within 10s: %w\n%s", name, err, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -202,7 +202,7 @@ func (s *server) stop() error {
 // connection per request, and records every round trip's latency. With
 // stall, one more connection sends half a request line first and then
 // waits for the whole run; failed requests are then counted, not fatal,
-// because a server that serves one connection at a time cannot answer
+// because a server that serves one connection at a time cannot respond
 // until the stalled request times out.
 func measure(srv *server, n int, stall bool, cfg config) (result, error) {
 	c := client.New(srv.address)
