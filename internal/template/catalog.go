@@ -111,7 +111,7 @@ func normalizeText(data []byte) []byte {
 // templateDefaults holds a template's defaults.yaml.
 type templateDefaults struct {
 	values Values
-	// where maps a variable to "file:line" of its default.
+	// where is the location "file:line" of each default, by variable name.
 	where map[string]string
 }
 
@@ -144,42 +144,43 @@ func (t *Template) defaults() (templateDefaults, []*Error) {
 	var errs []*Error
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, value := root.Content[i], root.Content[i+1]
-		fail := func(err error) {
+		if err := d.add(key.Value, value); err != nil {
 			errs = append(errs, &Error{File: file, Line: key.Line, Variable: key.Value, Err: err})
-		}
-		v, ok := LookupVariable(key.Value)
-		switch {
-		case !ok:
-			fail(fmt.Errorf("unknown variable: use one of %s", variableNames()))
 			continue
-		case v.FromTemplate:
-			fail(errors.New("set from the template's location and cannot have a default"))
-			continue
-		}
-		if v.Kind == List {
-			if value.Kind != yaml.SequenceNode {
-				fail(errors.New("list variable needs a YAML sequence of strings as its default"))
-				continue
-			}
-			items := []string{}
-			for _, item := range value.Content {
-				if item.Kind != yaml.ScalarNode {
-					fail(errors.New("list items must be strings"))
-					break
-				}
-				items = append(items, item.Value)
-			}
-			_ = d.values.SetList(key.Value, items)
-		} else {
-			if value.Kind != yaml.ScalarNode {
-				fail(errors.New("string variable needs a string as its default"))
-				continue
-			}
-			_ = d.values.Set(key.Value, value.Value)
 		}
 		d.where[key.Value] = fmt.Sprintf("%s:%d", file, key.Line)
 	}
 	return d, errs
+}
+
+// add sets the default of the variable called name from a YAML node.
+func (d *templateDefaults) add(name string, value *yaml.Node) error {
+	v, ok := LookupVariable(name)
+	switch {
+	case !ok:
+		return fmt.Errorf("unknown variable: use one of %s", variableNames())
+	case v.FromTemplate:
+		return errors.New("set from the template's location and cannot have a default")
+	}
+
+	if v.Kind != List {
+		if value.Kind != yaml.ScalarNode {
+			return errors.New("string variable needs a string as its default")
+		}
+		return d.values.Set(name, value.Value)
+	}
+
+	if value.Kind != yaml.SequenceNode {
+		return errors.New("list variable needs a YAML sequence of strings as its default")
+	}
+	items := []string{}
+	for _, item := range value.Content {
+		if item.Kind != yaml.ScalarNode {
+			return errors.New("list items must be strings")
+		}
+		items = append(items, item.Value)
+	}
+	return d.values.SetList(name, items)
 }
 
 // Catalog is the set of templates: the embedded ones, plus or replaced by
@@ -189,7 +190,7 @@ type Catalog struct {
 }
 
 // Load returns the embedded catalog merged with the template directory dir
-// on disk; a template on disk replaces the embedded one with the same OS
+// on disk. A template on disk replaces the embedded one with the same OS
 // and version. An empty dir means the embedded catalog alone.
 func Load(dir string) (*Catalog, error) {
 	embedded, err := fs.Sub(etc.Cloud, "cloud")

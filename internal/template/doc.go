@@ -8,7 +8,7 @@
 // overrides embedded ones.
 //
 // We do not use text/template or another general template engine, because
-// those paste values into the output as raw text: a hostname or a package
+// those paste values into the output as raw text. A hostname or a package
 // name containing a newline, a quote or ": " could then add keys, list items
 // or whole lines to the cloud-config. This renderer instead classifies the
 // YAML position of every placeholder before it substitutes anything:

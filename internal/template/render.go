@@ -400,7 +400,7 @@ func renderFlowSequence(items []string) string {
 func quoteDouble(s string) string { return `"` + escapeDouble(s) + `"` }
 
 // escapeDouble escapes s for the inside of a double-quoted YAML scalar.
-// Only printable characters stay as they are; every other one becomes an
+// Only printable characters stay as they are. Every other one becomes an
 // escape sequence that YAML 1.1 (PyYAML, used by cloud-init) and YAML 1.2
 // both read, so the value never contains a raw line break and cannot end
 // the scalar early. Invalid UTF-8 bytes become U+FFFD.

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// position is where a placeholder stands in the YAML text.
+// position is the kind of YAML node a placeholder is in.
 type position int
 
 const (
@@ -19,8 +19,8 @@ const (
 	posSingleQuoted
 )
 
-// lineShape tells which whole-line forms a posScalar placeholder has, so
-// list variables can expand to block items or drop their key line.
+// lineShape is the whole-line form of a posScalar placeholder's line, which
+// lets list variables expand to block items or drop their key line.
 type lineShape int
 
 const (
@@ -39,7 +39,6 @@ type placeholder struct {
 	start, end int // byte offsets of "{{" and after "}}" in the line
 	pos        position
 	shape      lineShape
-	indent     int // indentation of the line, for shapeItem expansion
 }
 
 // scanError is a problem in the template text itself.
@@ -73,12 +72,12 @@ type scanner struct {
 	flows    []flowKind
 
 	// blockScalar is true while the lines belong to a literal (|) or
-	// folded (>) block scalar; its content lines are indented more than
+	// folded (>) block scalar, whose content lines are indented more than
 	// blockParent.
-	blockScalar  bool
-	blockParent  int
-	pendingBlock bool
-	pendingIdent int
+	blockScalar   bool
+	blockParent   int
+	pendingBlock  bool
+	pendingParent int
 }
 
 func scanTemplate(text string) *scanner {
@@ -112,9 +111,9 @@ func (s *scanner) scanLine(n int, line string) {
 	if s.pendingBlock {
 		// The indicator line is done, so the block's content starts here.
 		s.pendingBlock = false
-		if strings.TrimSpace(line) == "" || indent > s.pendingIdent {
+		if strings.TrimSpace(line) == "" || indent > s.pendingParent {
 			s.blockScalar = true
-			s.blockParent = s.pendingIdent
+			s.blockParent = s.pendingParent
 			s.rejectAll(n, line, 0, "a block scalar (| or >)")
 			return
 		}
@@ -148,7 +147,7 @@ func (s *scanner) scanLine(n int, line string) {
 			case c == '"':
 				s.inDouble = false
 			case strings.HasPrefix(line[i:], "{{"):
-				i, _ = s.take(n, line, i, posDoubleQuoted, shapeOther, indent)
+				i, _ = s.take(n, line, i, posDoubleQuoted, shapeOther)
 				continue
 			}
 			i++
@@ -161,7 +160,7 @@ func (s *scanner) scanLine(n int, line string) {
 			case c == '\'':
 				s.inSingle = false
 			case strings.HasPrefix(line[i:], "{{"):
-				i, _ = s.take(n, line, i, posSingleQuoted, shapeOther, indent)
+				i, _ = s.take(n, line, i, posSingleQuoted, shapeOther)
 				continue
 			}
 			i++
@@ -189,7 +188,7 @@ func (s *scanner) scanLine(n int, line string) {
 					shape = shapeKey
 				}
 			}
-			end, ok := s.take(n, line, i, posScalar, shape, indent)
+			end, ok := s.take(n, line, i, posScalar, shape)
 			if !ok {
 				return
 			}
@@ -260,7 +259,7 @@ func (s *scanner) scanLine(n int, line string) {
 				s.fail(n, "unexpected text %q after a block scalar indicator", rest)
 			}
 			s.pendingBlock = true
-			s.pendingIdent = parentCol
+			s.pendingParent = parentCol
 			return
 		case c == '&' || c == '!' || c == '*':
 			// Anchors, tags and aliases: skip the token. A placeholder
@@ -309,20 +308,19 @@ func (s *scanner) plainScalar(n int, line string, i int) int {
 
 // take records the placeholder at line[i:] and returns the offset after it.
 // ok is false when the text is not a well-formed placeholder.
-func (s *scanner) take(n int, line string, i int, pos position, shape lineShape, indent int) (end int, ok bool) {
+func (s *scanner) take(n int, line string, i int, pos position, shape lineShape) (end int, ok bool) {
 	m := placeholderPattern.FindStringSubmatchIndex(line[i:])
 	if m == nil {
 		s.fail(n, "malformed placeholder %s: write {{ NAME }} with a variable name of A-Z, 0-9 and '_'; \"{{\" is reserved for placeholders", placeholderText(line[i:]))
 		return i + 2, false
 	}
 	s.placeholders = append(s.placeholders, placeholder{
-		name:   line[i+m[2] : i+m[3]],
-		line:   n,
-		start:  i,
-		end:    i + m[1],
-		pos:    pos,
-		shape:  shape,
-		indent: indent,
+		name:  line[i+m[2] : i+m[3]],
+		line:  n,
+		start: i,
+		end:   i + m[1],
+		pos:   pos,
+		shape: shape,
 	})
 	return i + m[1], true
 }

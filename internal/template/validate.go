@@ -31,12 +31,12 @@ func SampleValues() Values {
 // CloudInitSchema. A nil SchemaChecker skips the check.
 type SchemaChecker func(ctx context.Context, userData []byte) error
 
-// ValidateTemplate renders a template with sample values three ways: with
-// its default packages and a runcmd entry, with PACKAGES and RUNCMD empty,
-// and checks each result: every placeholder known and in a safe place,
-// valid YAML, "#cloud-config" user-data, meta-data with instance-id and
-// local-hostname, network-config with a version. schema, when not nil,
-// also checks the user-data. It returns all problems joined.
+// ValidateTemplate renders a template with sample values twice, once with
+// its default PACKAGES and a RUNCMD item and once with both empty. Each
+// result must have every placeholder known and in a safe place, valid YAML,
+// "#cloud-config" user-data, meta-data with instance-id and local-hostname
+// and network-config with a version. A non-nil schema also checks the
+// user-data. It returns all problems joined.
 func ValidateTemplate(ctx context.Context, t *Template, schema SchemaChecker) error {
 	full := SampleValues()
 	empty := SampleValues()
