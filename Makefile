@@ -1,6 +1,6 @@
 # The README's quick start uses "make demo" and "make test".
 
-.PHONY: build test demo bench clean
+.PHONY: build test demo bench bench-service clean
 
 build:
 	go build -o bin/vmgenie ./cmd/vmgenie
@@ -13,6 +13,9 @@ demo:
 
 bench:
 	scripts/bench-seed.sh
+
+bench-service:
+	scripts/bench-service.sh
 
 clean:
 	rm -rf bin
