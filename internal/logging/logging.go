@@ -50,6 +50,9 @@ type Options struct {
 	// Console receives the same lines as the file, such as os.Stderr in the
 	// foreground. Nil writes no console output.
 	Console io.Writer
+	// Handlers receive every record too, and filter by their own level,
+	// such as the Windows Event Log handler. They redact on their own.
+	Handlers []slog.Handler
 }
 
 // Logger is the service's logger together with its open file.
@@ -80,6 +83,7 @@ func New(opts Options) (*Logger, error) {
 		handlers = append(handlers, slog.NewTextHandler(file, handlerOpts))
 	}
 
+	handlers = append(handlers, opts.Handlers...)
 	switch len(handlers) {
 	case 0:
 		l.Logger = slog.New(slog.DiscardHandler)

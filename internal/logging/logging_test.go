@@ -374,6 +374,21 @@ func TestNewWritesFileAndConsole(t *testing.T) {
 	}
 }
 
+func TestNewAddsHandlers(t *testing.T) {
+	var extra bytes.Buffer
+	warnOnly := slog.NewTextHandler(&extra, &slog.HandlerOptions{Level: slog.LevelWarn})
+	logger, err := New(Options{Level: slog.LevelDebug, Handlers: []slog.Handler{warnOnly}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logger.Close()
+	logger.Info("below the handler's level")
+	logger.Warn("at the handler's level")
+	if strings.Contains(extra.String(), "below") || !strings.Contains(extra.String(), "at the handler's level") {
+		t.Errorf("extra handler got:\n%s\nwant only the warning", extra.String())
+	}
+}
+
 func TestNewWithoutDestinations(t *testing.T) {
 	logger, err := New(Options{})
 	if err != nil {
