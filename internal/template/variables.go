@@ -178,7 +178,8 @@ func variableNames() string {
 // Values holds the variable values given for one render. The zero value is
 // empty and ready to use. A list variable that is set to an empty list is
 // different from one that is not set: the first renders no items, the
-// second uses the default.
+// second uses the default. A copy of a Values shares its contents, so build
+// a new one for each render.
 type Values struct {
 	strings map[string]string
 	lists   map[string][]string
