@@ -4,7 +4,7 @@
 //
 // We wrote our own reader because package iso9660 only writes images and
 // the Go ISO readers we know of do not read Rock Ridge names, which are
-// the names cloud-init sees. It reads what "vmgenie seed inspect" needs:
+// the names a Linux guest, and so cloud-init, reads. It reads what "vmgenie seed inspect" needs:
 // the volume ID, the directory trees and file extents. It follows ECMA-119
 // for records, IEEE P1281 (SUSP) and P1282 (RRIP) for the NM and CE
 // entries, and the Joliet specification for UCS-2 names. Images are
@@ -32,11 +32,11 @@ const (
 	maxContinuations = 64
 )
 
-// Image is what Read found in an image.
+// Image is the volume ID and file list of an ISO 9660 image.
 type Image struct {
 	// VolumeID is the primary volume identifier, such as "cidata".
 	VolumeID string
-	// Names says which names Files uses: "rock-ridge", "joliet" or
+	// Names is the kind of names in Files: "rock-ridge", "joliet" or
 	// "iso9660".
 	Names string
 	// Files lists the regular files, sorted by path.
@@ -248,6 +248,7 @@ func (rd *reader) parseRecord(rec []byte, joliet bool) (record, error) {
 		length: binary.LittleEndian.Uint32(rec[10:14]),
 		dir:    rec[25]&0x02 != 0,
 	}
+
 	id := rec[33 : 33+nameLen]
 	if nameLen == 1 && (id[0] == 0 || id[0] == 1) {
 		r.self = true
@@ -264,6 +265,9 @@ func (rd *reader) parseRecord(rec []byte, joliet bool) (record, error) {
 	if !r.dir {
 		r.name = strings.TrimSuffix(r.name, ".")
 	}
+
+	// The system use area follows the name and a padding byte that keeps
+	// it at an even offset.
 	suStart := 33 + nameLen
 	if nameLen%2 == 0 {
 		suStart++
