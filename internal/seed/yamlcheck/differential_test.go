@@ -220,6 +220,9 @@ var trickyDocuments = []trickyDocument{
 	{name: "escaped surrogate", doc: "a: \"\\ud800\"\n", overReject: true},
 	{name: "escaped tab char", doc: "a: \"\\\t\"\n"},
 	{name: "unknown escape", doc: "a: \"\\q\"\n"},
+	{name: "escaped single quote", doc: "a: \"\\'\"\n"},
+	{name: "escaped line break", doc: "a: \"x\\\n  y\"\n"},
+	{name: "block header comment", doc: "a: |#c\n  x\n"},
 
 	// Flow and indicators.
 	{name: "colon starting flow item", doc: "[:a]\n"},

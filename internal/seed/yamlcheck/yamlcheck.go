@@ -8,7 +8,8 @@
 // surface only as a warning in the guest's cloud-init log after boot. The
 // checks added on top of yaml.v3:
 //
-//   - a block scalar header without a space after its indicators ("|#");
+//   - a block scalar header without a space after its indicators ("|#"),
+//     and the escape "\'" in double-quoted scalars;
 //   - tabs outside quoted scalars, block scalar content and comments, which
 //     PyYAML's scanner never accepts as separation space;
 //   - characters outside PyYAML's printable set, anywhere in the stream;
@@ -123,7 +124,7 @@ func Check(data []byte) (*Result, error) {
 		return &Result{}, nil
 	}
 
-	if err := checkBlockHeaders(text, root); err != nil {
+	if err := checkScalarSyntax(text, root); err != nil {
 		return nil, err
 	}
 	spans := collectSpans(text, root)
