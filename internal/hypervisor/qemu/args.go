@@ -69,7 +69,7 @@ func buildArgs(m *machine, p platform, accel Accel) []string {
 	args = append(args, bootArgs(m)...)
 	args = append(args,
 		"-drive", "if=none,id=disk0,format=qcow2,discard=unmap,file="+optValue(m.Disk),
-		"-device", "virtio-blk-pci,drive=disk0,bootindex=0",
+		"-device", diskDevice(m),
 	)
 	args = append(args, cdromArgs(m)...)
 	args = append(args,
@@ -106,11 +106,21 @@ func bootArgs(m *machine) []string {
 	return args
 }
 
+// diskDevice returns the disk's -device value. For firmware boot the disk
+// is the first boot device; direct kernel boot must leave boot index 0 to
+// QEMU's linuxboot option ROM, or QEMU rejects the command line.
+func diskDevice(m *machine) string {
+	if m.Boot.Kernel != "" {
+		return "virtio-blk-pci,drive=disk0"
+	}
+	return "virtio-blk-pci,drive=disk0,bootindex=0"
+}
+
 // cdromArgs attaches the DVD drive as a SCSI CD on virtio-scsi. The
-// Debian 12 cloud kernel (linux-image-cloud-amd64) ships virtio_scsi and
-// sr_mod but no ahci module, so it cannot see the q35 machine's built-in
-// AHCI CD drive. virtio-scsi also works on the aarch64 virt machine, which
-// has no IDE or AHCI at all.
+// Debian 12 cloud kernel (linux-image-cloud-amd64 6.1) is built with
+// CONFIG_SCSI_VIRTIO=m and CONFIG_BLK_DEV_SR=m but without CONFIG_SATA_AHCI,
+// so it cannot see the q35 machine's built-in AHCI CD drive. virtio-scsi
+// also works on the aarch64 virt machine, which has no IDE or AHCI at all.
 func cdromArgs(m *machine) []string {
 	drive := "if=none,id=" + cdromDriveID + ",media=cdrom,readonly=on"
 	if m.ISO != "" {

@@ -68,6 +68,7 @@ func TestBuildArgsDirectKernelBoot(t *testing.T) {
 	wantSeq := [][]string{
 		{"-accel", "kvm", "-cpu", "host"},
 		{"-kernel", "/img/vmlinuz", "-initrd", "/img/initrd.img", "-append", "root=LABEL=rootfs console=ttyS0"},
+		{"-device", "virtio-blk-pci,drive=disk0"},
 	}
 	for _, seq := range wantSeq {
 		if !containsSeq(got, seq) {

@@ -245,6 +245,9 @@ func (d *Driver) Create(ctx context.Context, spec hypervisor.Spec) (vm hyperviso
 		return hypervisor.VM{}, err
 	}
 
+	if err := os.MkdirAll(d.cfg.Root, 0o700); err != nil {
+		return hypervisor.VM{}, fmt.Errorf("%s: create %q: create the instances directory: %w", driverName, spec.Name, err)
+	}
 	madeDir, err := makeDir(spec.Dir)
 	if err != nil {
 		return hypervisor.VM{}, fmt.Errorf("%s: create %q: %w", driverName, spec.Name, err)

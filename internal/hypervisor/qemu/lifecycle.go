@@ -474,17 +474,17 @@ func waitExit(ctx context.Context, m *machine, pid int, wait time.Duration) bool
 
 // Pause freezes a running VM with QMP stop.
 func (d *Driver) Pause(ctx context.Context, id string) error {
-	return d.pauseResume(ctx, id, "pause", hypervisor.StatePaused, hypervisor.StateRunning, "stop")
+	return d.pauseResume(ctx, id, "pause", hypervisor.StatePaused, hypervisor.StateRunning, "stop", "paused VM")
 }
 
 // Resume continues a paused VM with QMP cont.
 func (d *Driver) Resume(ctx context.Context, id string) error {
-	return d.pauseResume(ctx, id, "resume", hypervisor.StateRunning, hypervisor.StatePaused, "cont")
+	return d.pauseResume(ctx, id, "resume", hypervisor.StateRunning, hypervisor.StatePaused, "cont", "resumed VM")
 }
 
-// pauseResume moves the VM from state from to state to with a QMP command.
-// A VM already in state to is left as it is.
-func (d *Driver) pauseResume(ctx context.Context, id, op string, to, from hypervisor.State, command string) error {
+// pauseResume moves the VM from state from to state to with a QMP command
+// and logs done. A VM already in state to is left as it is.
+func (d *Driver) pauseResume(ctx context.Context, id, op string, to, from hypervisor.State, command, done string) error {
 	unlock := d.lockOp(id)
 	defer unlock()
 	m, err := d.find(op, id)
@@ -508,7 +508,7 @@ func (d *Driver) pauseResume(ctx context.Context, id, op string, to, from hyperv
 	if err := d.qmpRun(ctx, m, command, nil); err != nil {
 		return d.wrap(op, id, err)
 	}
-	d.log.Info("VM "+string(to), "vm", id)
+	d.log.Info(done, "vm", id)
 	return nil
 }
 
