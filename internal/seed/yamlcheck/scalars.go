@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -12,48 +13,62 @@ import (
 // PyYAML 6.0 resolves and constructs them (yaml/resolver.py and
 // yaml/constructor.py). Python's "$" also matches before a final newline,
 // hence "\n?\z".
-var (
-	boolRE      = regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)\n?\z`)
-	floatRE     = regexp.MustCompile(`^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\n?\z`)
-	intRE       = regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)\n?\z`)
-	mergeRE     = regexp.MustCompile(`^<<\n?\z`)
-	nullRE      = regexp.MustCompile(`^(?:~|null|Null|NULL|)\n?\z`)
-	timestampRE = regexp.MustCompile(`^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)\n?\z`)
-	valueRE     = regexp.MustCompile(`^=\n?\z`)
+// patterns holds the compiled expressions. They are compiled on first use
+// rather than at program start, which keeps every vmgenie command that does
+// not check YAML from paying for them.
+type patterns struct {
+	boolRE, floatRE, intRE, mergeRE, nullRE, timestampRE, valueRE *regexp.Regexp
 
 	// timestampPartsRE is the constructor's pattern, which also accepts a
 	// date with one-digit month and day and no time.
-	timestampPartsRE = regexp.MustCompile(`^([0-9][0-9][0-9][0-9])-([0-9][0-9]?)-([0-9][0-9]?)(?:(?:[Tt]|[ \t]+)([0-9][0-9]?):([0-9][0-9]):([0-9][0-9])(?:\.([0-9]*))?(?:[ \t]*(Z|([-+])([0-9][0-9]?)(?::([0-9][0-9]))?))?)?\n?\z`)
+	timestampPartsRE *regexp.Regexp
 
-	pyFloatRE = regexp.MustCompile(`^[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?|inf|infinity|nan)$`)
-)
+	pyFloatRE *regexp.Regexp
+}
+
+var compiled = sync.OnceValue(func() *patterns {
+	return &patterns{
+		boolRE:      regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)\n?\z`),
+		floatRE:     regexp.MustCompile(`^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\n?\z`),
+		intRE:       regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)\n?\z`),
+		mergeRE:     regexp.MustCompile(`^<<\n?\z`),
+		nullRE:      regexp.MustCompile(`^(?:~|null|Null|NULL|)\n?\z`),
+		timestampRE: regexp.MustCompile(`^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)\n?\z`),
+		valueRE:     regexp.MustCompile(`^=\n?\z`),
+
+		timestampPartsRE: regexp.MustCompile(`^([0-9][0-9][0-9][0-9])-([0-9][0-9]?)-([0-9][0-9]?)(?:(?:[Tt]|[ \t]+)([0-9][0-9]?):([0-9][0-9]):([0-9][0-9])(?:\.([0-9]*))?(?:[ \t]*(Z|([-+])([0-9][0-9]?)(?::([0-9][0-9]))?))?)?\n?\z`),
+
+		pyFloatRE: regexp.MustCompile(`^[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?|inf|infinity|nan)$`),
+	}
+})
 
 // implicitTag returns the tag PyYAML's Resolver gives a plain scalar. The
 // resolvers are chosen by the first character, in registration order.
 func implicitTag(value string) string {
+	p := compiled()
 	if value == "" {
 		return tagNull
 	}
 	first := value[0]
-	if strings.IndexByte("yYnNtTfFoO", first) >= 0 && boolRE.MatchString(value) {
+	if strings.IndexByte("yYnNtTfFoO", first) >= 0 && p.boolRE.MatchString(value) {
 		return tagBool
 	}
-	if strings.IndexByte("-+0123456789.", first) >= 0 && floatRE.MatchString(value) {
+	if strings.IndexByte("-+0123456789.", first) >= 0 && p.floatRE.MatchString(value) {
 		return tagFloat
 	}
-	if strings.IndexByte("-+0123456789", first) >= 0 && intRE.MatchString(value) {
+	if strings.IndexByte("-+0123456789", first) >= 0 && p.intRE.MatchString(value) {
 		return tagInt
 	}
-	if first == '<' && mergeRE.MatchString(value) {
+	if first == '<' && p.mergeRE.MatchString(value) {
 		return tagMerge
 	}
-	if strings.IndexByte("~nN", first) >= 0 && nullRE.MatchString(value) {
+	if strings.IndexByte("~nN", first) >= 0 && p.nullRE.MatchString(value) {
 		return tagNull
 	}
-	if first >= '0' && first <= '9' && timestampRE.MatchString(value) {
+	if first >= '0' && first <= '9' && p.timestampRE.MatchString(value) {
 		return tagTimestamp
 	}
-	if first == '=' && valueRE.MatchString(value) {
+	if first == '=' && p.valueRE.MatchString(value) {
 		return tagValue
 	}
 	return tagStr
@@ -143,7 +158,7 @@ func checkFloat(value string) string {
 		parts = strings.Split(v, ":")
 	}
 	for _, part := range parts {
-		if !pyFloatRE.MatchString(strings.TrimSpace(part)) {
+		if !compiled().pyFloatRE.MatchString(strings.TrimSpace(part)) {
 			return invalid
 		}
 	}
@@ -154,7 +169,7 @@ func checkFloat(value string) string {
 // builds a datetime.date or datetime.datetime and so rejects dates and
 // times that do not exist.
 func checkTimestamp(value string) string {
-	m := timestampPartsRE.FindStringSubmatch(value)
+	m := compiled().timestampPartsRE.FindStringSubmatch(value)
 	if m == nil {
 		return fmt.Sprintf("invalid timestamp %q", value)
 	}
