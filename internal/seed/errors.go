@@ -12,9 +12,9 @@ type InputError struct {
 	Source string
 	// Line and Column are 1-based, or 0 when unknown.
 	Line, Column int
-	// Problem says what is wrong.
+	// Problem is what is wrong.
 	Problem string
-	// Hint says how to fix it, or is empty.
+	// Hint is how to fix it, or empty.
 	Hint string
 	// Err is the underlying error, if any.
 	Err error

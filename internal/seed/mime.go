@@ -121,13 +121,13 @@ func (w *mimeWalker) entity(header textproto.MIMEHeader, body []byte) error {
 		}
 		declared = "text/plain"
 	}
-	kept := textproto.MIMEHeader{}
+	keptHeader := textproto.MIMEHeader{}
 	for key, values := range header {
 		if !droppedHeaders[textproto.CanonicalMIMEHeaderKey(key)] {
-			kept[key] = values
+			keptHeader[key] = values
 		}
 	}
-	p, changed, err := w.builder.checkPart(part{origin: origin, header: kept, content: content}, declared)
+	p, changed, err := w.builder.checkPart(part{origin: origin, header: keptHeader, content: content}, declared)
 	if err != nil {
 		return err
 	}

@@ -6,10 +6,12 @@
 // cloud-localds lacks. The template's user-data and the user's own user-data
 // are combined as MIME multipart, so that nothing the user wrote is lost and
 // cloud-init merges the cloud-config parts itself (see docs/seed.md for the
-// merge rules chosen). Every input is checked before any VM exists: a
-// byte-order mark is removed, CRLF line ends in scripts are converted,
-// invalid UTF-8 and unknown formats are rejected, and YAML is checked by the
-// rules of PyYAML, which cloud-init uses (package yamlcheck).
+// merge rules chosen).
+//
+// Every input is checked before any VM exists. A byte-order mark is removed
+// and CRLF line ends in scripts are converted, each with a warning. Invalid
+// UTF-8 and unknown formats are rejected. YAML is checked by the rules of
+// PyYAML, which cloud-init uses (package yamlcheck).
 package seed
 
 import (
@@ -93,7 +95,7 @@ type Seed struct {
 	Hostname   string
 	// MetaDataGenerated is true when Build wrote the meta-data.
 	MetaDataGenerated bool
-	// UserDataFormat says how user-data was written: "cloud-config" for
+	// UserDataFormat is how user-data was written: "cloud-config" for
 	// the template alone, "as-given" for one user document copied as it
 	// is, "multipart" for a MIME multipart combination, "empty" for none.
 	UserDataFormat string

@@ -233,6 +233,7 @@ var trickyDocuments = []trickyDocument{
 	{name: "colon key", doc: ":a: b\n"},
 	{name: "url in flow", doc: "[http://x/y]\n"},
 	{name: "comment after flow comma", doc: "[a,#c\n b]\n"},
+	{name: "tab in comment after comma", doc: "[a,#c\td\n b]\n", overReject: true},
 	{name: "at sign", doc: "a: @x\n"},
 	{name: "backtick", doc: "a: `x\n"},
 	{name: "percent value", doc: "a: %x\n"},

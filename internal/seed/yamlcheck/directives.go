@@ -8,9 +8,9 @@ import (
 // normalizeDirectives returns the input to give yaml.v3, which accepts only
 // "%YAML 1.1" and rejects reserved directives such as "%FOO bar". PyYAML
 // 6.0 accepts any "%YAML 1.x" (and parses it as 1.1) and ignores reserved
-// directives, so the directive lines before the first document are checked
-// here by PyYAML's rules and then rewritten to forms yaml.v3 accepts, with
-// the same length so that positions do not move. "%TAG" lines are left to
+// directives. So the directive lines before the first document are checked
+// here by PyYAML's rules, then rewritten to forms yaml.v3 accepts. The
+// rewritten lines keep their length, so positions do not move. "%TAG" lines are left to
 // yaml.v3, which follows the same rules as PyYAML for them.
 func normalizeDirectives(t *text) ([]byte, error) {
 	var out []byte

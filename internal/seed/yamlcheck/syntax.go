@@ -27,10 +27,10 @@ const maxLocateBytes = 256 << 10
 // problem ends: the first line whose prefix fails, then the first character
 // on it.
 //
-// NOTE: the position found this way matches PyYAML's mark for most
-// errors, but for a construct that is left open (an unclosed quote or
-// bracket) it points at the last character read before the end of the
-// prefix, not at the opening character.
+// NOTE: the position found this way matches PyYAML's mark for most errors.
+// For a construct left open (an unclosed quote or bracket) it points near
+// the start of that construct, where PyYAML points at the end of the stream
+// or at the next token.
 func locateSyntaxError(t *text, input []byte, parseErr error) *Error {
 	m := yamlErrorRE.FindStringSubmatch(parseErr.Error())
 	if m == nil {

@@ -44,8 +44,8 @@ import (
 
 // MaxDepth is the deepest nesting of collections that Check accepts.
 // PyYAML 6.0 on Python 3.11 raises RecursionError at about 490 levels when
-// called from a shallow stack (measured with python3 -c); cloud-init calls it
-// from a deeper stack, so the limit keeps a wide margin.
+// called from a shallow stack (measured with python3 -c). cloud-init calls
+// it from a deeper stack, so the limit keeps a wide margin.
 const MaxDepth = 400
 
 // Result is a document that loads in PyYAML's SafeLoader.
@@ -73,9 +73,9 @@ func (w Warning) String() string {
 type Error struct {
 	// Line and Column are 1-based. Column is 0 when only the line is known.
 	Line, Column int
-	// Problem says what is wrong, in the terms of the YAML specification.
+	// Problem is what is wrong, in the terms of the YAML specification.
 	Problem string
-	// Hint says how to fix it, or is empty.
+	// Hint is how to fix it, or empty.
 	Hint string
 }
 
