@@ -69,7 +69,7 @@ type Limits struct {
 	// MaxConnections is the number of connections served at once; more wait.
 	MaxConnections int `yaml:"max_connections" json:"max_connections"`
 	// ShutdownTimeout is the time in-flight requests get to finish when the
-	// service stops. Zero stops them at once.
+	// service stops.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
 }
 

@@ -38,9 +38,7 @@ func validate(cfg *Config, p platform, positions map[string]position) []Problem 
 	v.intRange("limits.max_request_bytes", cfg.Limits.MaxRequestBytes, minRequestBytes, maxRequestBytes)
 	v.positiveDuration("limits.request_timeout", cfg.Limits.RequestTimeout)
 	v.intRange("limits.max_connections", int64(cfg.Limits.MaxConnections), 1, maxConnections)
-	if cfg.Limits.ShutdownTimeout < 0 {
-		v.addf("limits.shutdown_timeout", "limits.shutdown_timeout must not be negative, found %s: use 0 to stop in-flight requests at once", cfg.Limits.ShutdownTimeout)
-	}
+	v.positiveDuration("limits.shutdown_timeout", cfg.Limits.ShutdownTimeout)
 
 	v.oneOf("log.level", cfg.Log.Level, LogLevels)
 	v.absPathIfSet("log.file", cfg.Log.File)

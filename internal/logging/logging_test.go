@@ -648,6 +648,64 @@ func TestTailFollowAcrossRotations(t *testing.T) {
 	}
 }
 
+// TestFollowerSeveralRotationsBetweenPolls drives the follower by hand so
+// that the file rotates more than once between two polls.
+func TestFollowerSeveralRotationsBetweenPolls(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxFiles int
+		written  int // lines written after the follower read lines 0..2
+		// wantFrom is the first line expected after 3 and 4, which the
+		// follower reads from the old file it still has open.
+		wantFrom int
+	}{
+		// Files hold 5 lines. Lines 3..14 rotate twice: the old file
+		// becomes .2, and .1 (lines 5..9) is copied before the new file.
+		{"old file kept as backup", 3, 12, 5},
+		// With 1 backup, lines 3..19 rotate three times: the old file and
+		// lines 5..9 are removed, and .1 (10..14) and the new file remain.
+		{"old file removed", 1, 17, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vmgenie.log")
+			r, err := OpenRotatingFile(path, 5*int64(lineLen), tt.maxFiles, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			writeLines(t, r, 0, 3)
+
+			f, err := openShared(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			fl := &follower{w: &out, path: path, maxBackups: tt.maxFiles, file: f, offset: int64(3 * lineLen)}
+			defer func() {
+				if fl.file != nil {
+					fl.file.Close()
+				}
+			}()
+			writeLines(t, r, 3, 3+tt.written)
+			// The first step finds the rotation and copies the backups,
+			// the second opens the new file.
+			for range 2 {
+				if err := fl.step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			var want strings.Builder
+			writeLines(t, &want, 3, 5)
+			writeLines(t, &want, tt.wantFrom, 3+tt.written)
+			if out.String() != want.String() {
+				t.Errorf("followed output =\n%s\nwant\n%s", out.String(), want.String())
+			}
+		})
+	}
+}
+
 func TestTailFollowWaitsForFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "later.log")
 	var waited syncBuffer

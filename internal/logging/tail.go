@@ -84,7 +84,7 @@ func Tail(ctx context.Context, w io.Writer, opts TailOptions) error {
 	if !opts.Follow {
 		return nil
 	}
-	follower := &follower{w: w, path: opts.Path, file: f, offset: offset}
+	follower := &follower{w: w, path: opts.Path, maxBackups: opts.MaxBackups, file: f, offset: offset}
 	err = follower.run(ctx, opts.PollInterval)
 	f = follower.file
 	return err
@@ -196,10 +196,11 @@ func trimNewline(b []byte) []byte {
 
 // follower copies what is appended to a log file to w, across rotations.
 type follower struct {
-	w      io.Writer
-	path   string
-	file   *os.File // nil while waiting for the file to exist
-	offset int64
+	w          io.Writer
+	path       string
+	maxBackups int
+	file       *os.File // nil while waiting for the file to exist
+	offset     int64
 }
 
 func (fl *follower) run(ctx context.Context, poll time.Duration) error {
@@ -249,11 +250,55 @@ func (fl *follower) step() error {
 		}
 		fl.file.Close()
 		fl.file = nil
-		return nil
+		return fl.copyNewerBackups(current)
 	case err != nil:
 		return fmt.Errorf("stat log file %s: %w", fl.path, err)
 	case current.Size() < fl.offset:
 		fl.offset = 0
+	}
+	return nil
+}
+
+// copyNewerBackups copies, oldest first, the backups written after the
+// file old, which the follower had open. They exist when the file rotated
+// more than once between two polls. old is now the backup with the same
+// file identity; when no backup has it, old was removed as the oldest,
+// and every backup is newer.
+//
+// NOTE: a rotation during this scan shifts the backup names, so lines can
+// still be missed when the service rotates several times a second.
+func (fl *follower) copyNewerBackups(old os.FileInfo) error {
+	newer := 0
+	for i := 1; i <= fl.maxBackups; i++ {
+		info, err := os.Stat(BackupPath(fl.path, i))
+		if err != nil {
+			break
+		}
+		if os.SameFile(info, old) {
+			break
+		}
+		newer = i
+	}
+	for i := newer; i >= 1; i-- {
+		if err := fl.copyWhole(BackupPath(fl.path, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyWhole copies the file at path to w. A file that is gone is skipped.
+func (fl *follower) copyWhole(path string) error {
+	f, err := openShared(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open log file %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(fl.w, f); err != nil {
+		return fmt.Errorf("follow log file %s: %w", path, err)
 	}
 	return nil
 }

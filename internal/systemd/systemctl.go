@@ -95,15 +95,16 @@ type Status struct {
 
 // Status reports whether the unit is installed, enabled and active.
 // is-enabled and is-active exit non-zero for a unit that is not enabled or
-// not active, so their output, not their exit status, is the answer.
+// not active, so their output, not their exit status, is the answer. A
+// unit without a unit file is "not-found" without asking systemctl.
 func (m *Manager) Status(ctx context.Context) (Status, error) {
-	st := Status{Unit: UnitName}
-	if _, err := os.Stat(m.UnitPath()); err == nil {
-		st.UnitFile = m.UnitPath()
-	}
+	st := Status{Unit: UnitName, Enabled: "not-found"}
 	var err error
-	if st.Enabled, err = m.query(ctx, "is-enabled"); err != nil {
-		return st, err
+	if _, statErr := os.Stat(m.UnitPath()); statErr == nil {
+		st.UnitFile = m.UnitPath()
+		if st.Enabled, err = m.query(ctx, "is-enabled"); err != nil {
+			return st, err
+		}
 	}
 	if st.Active, err = m.query(ctx, "is-active"); err != nil {
 		return st, err
@@ -111,18 +112,17 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-// query runs a systemctl query verb and returns its one-word answer.
+// query runs a systemctl query verb and returns its one-word answer. A
+// non-zero exit with an answer is an answer; without one it is an error,
+// such as systemd not running.
 func (m *Manager) query(ctx context.Context, verb string) (string, error) {
 	out, err := m.systemctl(ctx, verb, UnitName)
 	answer := strings.TrimSpace(out)
 	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		return "", err
+	if err == nil || (errors.As(err, &exitErr) && answer != "") {
+		return answer, nil
 	}
-	if answer == "" {
-		return "unknown", nil
-	}
-	return answer, nil
+	return "", err
 }
 
 // systemctl runs systemctl with a fixed argument list, never through a

@@ -383,7 +383,7 @@ func TestManagerStatus(t *testing.T) {
 			Status{Unit: UnitName, Enabled: "enabled", Active: "inactive"}},
 		{"failed", map[string]string{"is-enabled": "disabled", "is-active": "failed"}, true,
 			Status{Unit: UnitName, Enabled: "disabled", Active: "failed"}},
-		{"not installed", map[string]string{"is-enabled": "not-found", "is-active": "inactive"}, false,
+		{"not installed", map[string]string{"is-active": "inactive"}, false,
 			Status{Unit: UnitName, Enabled: "not-found", Active: "inactive"}},
 	}
 	for _, tt := range tests {
@@ -402,6 +402,9 @@ func TestManagerStatus(t *testing.T) {
 				t.Errorf("Status = %+v, want %+v", got, tt.want)
 			}
 			wantCalls := []string{"is-enabled vmgenie.service", "is-active vmgenie.service"}
+			if !tt.installed {
+				wantCalls = wantCalls[1:]
+			}
 			if got := calls(t, logPath); !equalStrings(got, wantCalls) {
 				t.Errorf("systemctl calls = %q, want %q", got, wantCalls)
 			}
@@ -429,6 +432,23 @@ func TestManagerMissingSystemctl(t *testing.T) {
 	err := m.Start(context.Background())
 	if !errors.Is(err, exec.ErrNotFound) || !strings.Contains(err.Error(), `start the service with "vmgenie serve" instead`) {
 		t.Errorf("Start error = %v, want a not-found error that names vmgenie serve", err)
+	}
+}
+
+func TestManagerStatusWithoutSystemd(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the fake systemctl is a shell script")
+	}
+	dir := t.TempDir()
+	program := filepath.Join(dir, "systemctl")
+	script := "#!/bin/sh\necho 'System has not been booted with systemd as init system (PID 1).' >&2\nexit 1\n"
+	if err := os.WriteFile(program, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := &Manager{UnitDir: dir, Systemctl: program}
+	_, err := m.Status(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "System has not been booted with systemd") {
+		t.Errorf("Status error = %v, want systemctl's message", err)
 	}
 }
 
