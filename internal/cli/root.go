@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vmgenie/vmgenie/internal/config"
 )
 
 // app carries what every command shares: the streams and the global flags.
@@ -19,6 +21,12 @@ type app struct {
 
 	logLevel string
 	logger   *slog.Logger
+	// configPath is the --config flag: the config file to read instead of
+	// $VMGENIE_CONFIG or the default path.
+	configPath string
+	// config is the config file that serve, logs or service loaded, for
+	// serve hooks to read. Nil in other commands.
+	config *config.Config
 }
 
 // commandFactories lists the constructors of the top-level commands.
@@ -65,6 +73,8 @@ func newRootCommand(a *app) *cobra.Command {
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
+	root.PersistentFlags().StringVar(&a.configPath, "config", "",
+		"config file to read (default $VMGENIE_CONFIG, else /etc/vmgenie/config.yml, ~/.config/vmgenie/config.yml with --user, %ProgramData%\\vmgenie\\config.yml on Windows)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn",
 		"minimum level of log lines written to stderr: debug, info, warn or error")
 	for _, factory := range commandFactories {

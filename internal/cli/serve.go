@@ -53,9 +53,8 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 }
 
 // serviceSetup builds the listener configuration and the service options
-// from the flags.
-// TODO: read the configuration file here first, and let only the flags the
-// user set (cmd.Flags().Changed) override its values.
+// from the flags, into which applyConfig has already copied the config
+// file's values for the flags the user did not set.
 func (f *serveFlags) serviceSetup(logger *slog.Logger) (transport.ListenConfig, service.Options, error) {
 	listen := transport.ListenConfig{
 		Address:  transport.ResolveAddress(f.socket, f.user),
@@ -93,8 +92,13 @@ func newServeCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the vmgenie service in the foreground",
-		Long: `Run the vmgenie service in the foreground until SIGTERM or Ctrl-C, logging to
-stderr at level info unless --log-level says otherwise.
+		Long: `Run the vmgenie service in the foreground until SIGTERM or Ctrl-C.
+
+It reads the config file (see --config; a missing default file means the
+defaults). Flags given on the command line override the file's values. It
+logs to the rotating log file (log.file in the config, by default
+<data_dir>/logs/vmgenie.log) and to stderr, at the config's log.level
+(default info) unless --log-level says otherwise.
 
 Without --user it listens on the system socket /run/vmgenie/vmgenie.sock
 (mode 0660, group vmgenie). With --user it listens on
@@ -102,17 +106,11 @@ $XDG_RUNTIME_DIR/vmgenie.sock (mode 0600). --socket or $VMGENIE_SOCKET
 choose another path.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := a.log()
-			if flag := cmd.Flag("log-level"); flag == nil || !flag.Changed {
-				var err error
-				if logger, err = newLogger(a.stderr, "info"); err != nil {
-					return err
-				}
-			}
-			return runServe(cmd, a, &flags, logger)
+			return runServeCommand(cmd, a, &flags)
 		},
 	}
 	flags.register(cmd)
+	addServeModeFlags(cmd)
 	return cmd
 }
 
