@@ -42,6 +42,9 @@ type config struct {
 	duration time.Duration
 	warmup   time.Duration
 	clients  []int
+	// serverProcs sets GOMAXPROCS for the server processes; 0 keeps the
+	// Go default (the number of CPUs).
+	serverProcs int
 }
 
 // result is one measured scenario.
@@ -53,6 +56,9 @@ type result struct {
 	failures int
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	// serverCPU and clientCPU are the user plus system CPU time the server
+	// process and this process spent while measuring.
+	serverCPU, clientCPU time.Duration
 }
 
 func (r result) rate() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -72,6 +78,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "measuring time per scenario")
 	flag.DurationVar(&cfg.warmup, "warmup", 500*time.Millisecond, "unmeasured time before each scenario")
 	flag.StringVar(&clients, "clients", "1,32", "comma-separated numbers of concurrent clients")
+	flag.IntVar(&cfg.serverProcs, "server-gomaxprocs", 0, "GOMAXPROCS of the server processes (0: the Go default)")
 	flag.Parse()
 
 	for _, field := range strings.Split(clients, ",") {
@@ -95,8 +102,12 @@ func run(cfg config) error {
 	}
 	defer os.RemoveAll(dir)
 
-	fmt.Printf("vmgenie service benchmark: %s, GOMAXPROCS %d, %d CPUs, %s per scenario, load average %s\n\n",
-		runtime.GOOS+"/"+runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), cfg.duration, loadAverage())
+	serverProcs := "default"
+	if cfg.serverProcs > 0 {
+		serverProcs = strconv.Itoa(cfg.serverProcs)
+	}
+	fmt.Printf("vmgenie service benchmark: %s, %d CPUs, client GOMAXPROCS %d, server GOMAXPROCS %s, %s per scenario, load average %s\n\n",
+		runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), serverProcs, cfg.duration, loadAverage())
 
 	servers := []struct {
 		name           string
@@ -108,7 +119,7 @@ func run(cfg config) error {
 	var results []result
 	var idleRSS, loadedRSS int
 	for i, spec := range servers {
-		srv, err := startServer(cfg.binary, dir, i, spec.name, spec.maxConnections)
+		srv, err := startServer(cfg, dir, i, spec.name, spec.maxConnections)
 		if err != nil {
 			return err
 		}
@@ -148,7 +159,8 @@ func run(cfg config) error {
 	return nil
 }
 
-func startServer(binary, dir string, index int, name string, maxConnections int) (*server, error) {
+func startServer(cfg config, dir string, index int, name string, maxConnections int) (*server, error) {
+	binary := cfg.binary
 	address := filepath.Join(dir, fmt.Sprintf("s%d.sock", index))
 	logPath := filepath.Join(dir, fmt.Sprintf("s%d.log", index))
 	logFile, err := os.Create(logPath)
@@ -163,6 +175,9 @@ func startServer(binary, dir string, index int, name string, maxConnections int)
 		"--max-connections", strconv.Itoa(maxConnections), "--log-level", "info")
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
+	if cfg.serverProcs > 0 {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.serverProcs))
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s failed: %w", binary, err)
 	}
@@ -226,6 +241,16 @@ func measure(srv *server, n int, stall bool, cfg config) (result, error) {
 	measureFrom := start.Add(cfg.warmup)
 	stopAt := measureFrom.Add(cfg.duration)
 
+	var serverCPUStart, clientCPUStart time.Duration
+	cpuSampled := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Until(measureFrom))
+		var err error
+		serverCPUStart, err = processCPU(srv.cmd.Process.Pid)
+		clientCPUStart = selfCPU()
+		cpuSampled <- err
+	}()
+
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
@@ -270,8 +295,17 @@ func measure(srv *server, n int, stall bool, cfg config) (result, error) {
 		}()
 	}
 	wg.Wait()
+	if err := <-cpuSampled; err != nil {
+		return result{}, err
+	}
+	serverCPUEnd, err := processCPU(srv.cmd.Process.Pid)
+	if err != nil {
+		return result{}, err
+	}
+	clientCPUEnd := selfCPU()
 
-	r := result{server: srv.name, clients: n, stalled: stall, requests: len(latencies), failures: failures, elapsed: cfg.duration}
+	r := result{server: srv.name, clients: n, stalled: stall, requests: len(latencies), failures: failures, elapsed: cfg.duration,
+		serverCPU: serverCPUEnd - serverCPUStart, clientCPU: clientCPUEnd - clientCPUStart}
 	if stall {
 		if len(latencies) > 0 {
 			slices.Sort(latencies)
@@ -289,6 +323,39 @@ func measure(srv *server, n int, stall bool, cfg config) (result, error) {
 	slices.Sort(latencies)
 	r.p50, r.p99 = percentile(latencies, 50), percentile(latencies, 99)
 	return r, nil
+}
+
+// processCPU reads the user plus system CPU time of pid from
+// /proc/PID/stat, whose fields 14 and 15 count clock ticks (proc(5)).
+func processCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the server's CPU time failed (this needs Linux /proc): %w", err)
+	}
+	// The command name in field 2 may contain spaces, so count fields
+	// after its closing parenthesis: field 3 is the first one there.
+	text := string(data)
+	fields := strings.Fields(text[strings.LastIndexByte(text, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat has %d fields after the command name, want at least 13", pid, len(fields))
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("parsing /proc/%d/stat failed: %w", pid, err)
+	}
+	// NOTE: assumes USER_HZ is 100, the value on every mainstream Linux
+	// architecture; reading sysconf(_SC_CLK_TCK) would need cgo.
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// selfCPU returns the user plus system CPU time of this process.
+func selfCPU() time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {
@@ -319,11 +386,11 @@ func readRSSKiB(pid int, field string) (int, error) {
 }
 
 func report(results []result, clients []int, idleRSS, loadedRSS int) {
-	fmt.Printf("| server | clients | requests | failed | req/s | p50 | p99 |\n")
-	fmt.Printf("|---|---|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| server | clients | requests | failed | req/s | p50 | p99 | server CPU/req | client CPU/req |\n")
+	fmt.Printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
-		fmt.Printf("| %s | %s | %d | %d | %.0f | %s | %s |\n", r.server, r.label(), r.requests, r.failures, r.rate(),
-			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+		fmt.Printf("| %s | %s | %d | %d | %.0f | %s | %s | %s | %s |\n", r.server, r.label(), r.requests, r.failures, r.rate(),
+			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), perRequest(r.serverCPU, r.requests), perRequest(r.clientCPU, r.requests))
 	}
 	fmt.Println()
 
@@ -353,6 +420,13 @@ func report(results []result, clients []int, idleRSS, loadedRSS int) {
 		check("p99 under 5 ms with 32 clients", r.p99 < targetP99, r.p99.Round(time.Microsecond).String())
 	}
 	check("idle RSS under 25 MB", idleRSS < targetIdleRSSKiB, fmt.Sprintf("%.1f MiB", float64(idleRSS)/1024))
+}
+
+func perRequest(total time.Duration, requests int) string {
+	if requests == 0 {
+		return "-"
+	}
+	return (total / time.Duration(requests)).Round(time.Microsecond).String()
 }
 
 func (r result) label() string {
