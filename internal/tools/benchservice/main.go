@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchservice measures status round trips against real
 // "vmgenie serve" processes: one that serves many connections at once and
 // one started with --max-connections 1, which serves one connection at a
@@ -6,6 +8,8 @@
 // servers, and the server's resident memory.
 //
 // Usage: go run ./internal/tools/benchservice -binary bin/vmgenie
+//
+// It builds on Linux only, because it reads CPU time and memory from /proc.
 package main
 
 import (
