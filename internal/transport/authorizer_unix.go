@@ -18,7 +18,7 @@ import (
 type UnixAuthorizer struct {
 	// ServiceUID is the uid the service runs as.
 	ServiceUID int
-	// GroupID is the group whose members are allowed; -1 allows no group.
+	// GroupID is the group whose members are allowed, or -1 for none.
 	GroupID int
 	// GroupName is GroupID's name, for messages.
 	GroupName string

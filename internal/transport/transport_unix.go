@@ -21,7 +21,8 @@ import (
 const (
 	// SystemSocketPath is the socket of the system service.
 	SystemSocketPath = "/run/vmgenie/vmgenie.sock"
-	// DefaultGroup owns the system socket; its members may use the service.
+	// DefaultGroup is the group that owns the system socket. Its members may
+	// use the service.
 	DefaultGroup = "vmgenie"
 	// UserSocketName is the socket's file name in user mode.
 	UserSocketName = "vmgenie.sock"
@@ -86,9 +87,10 @@ func Listen(cfg ListenConfig) (net.Listener, error) {
 		return nil, fmt.Errorf("listening on %s failed: %w", path, err)
 	}
 
-	// NOTE: between bind and chmod the socket has the umask's mode. That
-	// window is harmless: the directory is private in user mode, and every
-	// connection passes the Authorizer in both modes.
+	// NOTE: between bind and chmod the socket's mode comes from the umask:
+	// 0755 with the usual 022, which lets no other user connect, because
+	// connecting needs write permission. Every connection also passes the
+	// Authorizer.
 	mode := os.FileMode(userSocketMode)
 	if !cfg.UserMode {
 		mode = systemSocketMode
