@@ -88,6 +88,7 @@ func TestRenderSystemUnit(t *testing.T) {
 		"DeviceAllow":        "/dev/kvm rw",
 		"RestrictNamespaces": "yes",
 		"WantedBy":           "multi-user.target",
+		"KillMode":           "process",
 	}
 	for key, value := range want {
 		if got := settings[key]; len(got) != 1 || got[0] != value {
@@ -117,6 +118,9 @@ func TestRenderUserUnit(t *testing.T) {
 	}
 	if got := settings["WantedBy"]; len(got) != 1 || got[0] != "default.target" {
 		t.Errorf("WantedBy = %q, want default.target", got)
+	}
+	if got := settings["KillMode"]; len(got) != 1 || got[0] != "process" {
+		t.Errorf("KillMode = %q, want process so that VMs outlive the service", got)
 	}
 	if got := settings["TimeoutStopSec"]; len(got) != 1 || got[0] != "25" {
 		t.Errorf("TimeoutStopSec = %q, want 25", got)

@@ -55,7 +55,9 @@ ExecStart={{.ExecStart}}
 Restart=on-failure
 RestartSec=5s
 TimeoutStopSec={{.StopSeconds}}
-KillMode=mixed
+# VMs are daemonized QEMU processes in this unit's control group. They must
+# outlive a stop or restart of the service, so only the service is signaled.
+KillMode=process
 {{- if not .User}}
 # The socket /run/vmgenie/vmgenie.sock lives here; systemd creates the
 # directory at start and removes it at stop.
