@@ -9,7 +9,7 @@ import (
 // BenchmarkStatusRoundTrip measures one status request per connection over
 // the real Unix socket, with the client in the same process.
 func BenchmarkStatusRoundTrip(b *testing.B) {
-	ts := startServer(&testing.T{}, Options{Logger: discardLogger()})
+	ts := startServer(b, Options{Logger: discardLogger()})
 	line := []byte(`{"id":"bench","command":"status","parameters":{}}` + "\n")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -33,7 +33,7 @@ type testServer struct {
 // startServer starts a server with opts on a socket in a fresh directory.
 // The directory is made with os.MkdirTemp because t.TempDir paths can pass
 // the 108-byte limit of Unix socket paths.
-func startServer(t *testing.T, opts Options) *testServer {
+func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "vmg-")
 	if err != nil {
