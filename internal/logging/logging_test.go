@@ -738,3 +738,38 @@ func TestTailFollowAfterTruncation(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// FuzzLastLines compares lastLines with splitting the whole text.
+func FuzzLastLines(f *testing.F) {
+	f.Add("a\nb\nc\n", 2)
+	f.Add("a\nb", 1)
+	f.Add("\n\n\n", 5)
+	f.Add("", 1)
+	f.Fuzz(func(t *testing.T, content string, n int) {
+		n = n % 1000
+		if n < 0 {
+			n = -n
+		}
+		got, count, err := lastLines(strings.NewReader(content), int64(len(content)), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// The naive answer: split into lines that keep their newline.
+		var lines []string
+		for rest := content; rest != ""; {
+			i := strings.IndexByte(rest, '\n')
+			if i < 0 {
+				lines = append(lines, rest)
+				break
+			}
+			lines = append(lines, rest[:i+1])
+			rest = rest[i+1:]
+		}
+		wantCount := min(n, len(lines))
+		want := strings.Join(lines[len(lines)-wantCount:], "")
+		if string(got) != want || count != wantCount {
+			t.Errorf("lastLines(%q, %d) = %q, %d; want %q, %d", content, n, got, count, want, wantCount)
+		}
+	})
+}
