@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/vmgenie/vmgenie/internal/hypervisor"
@@ -64,8 +66,16 @@ func New(cfg Config) *API {
 	return a
 }
 
+// catalog loads the templates. The configured template directory need not
+// exist: without it only the embedded templates are there.
 func (a *API) catalog() (*template.Catalog, error) {
-	return template.Load(a.cfg.TemplateDir)
+	dir := a.cfg.TemplateDir
+	if dir != "" {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			dir = ""
+		}
+	}
+	return template.Load(dir)
 }
 
 // Provisioner returns the service.Provisioner for the provision command, or

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vmgenie/vmgenie/internal/protocol"
 	"github.com/vmgenie/vmgenie/internal/service"
 	"github.com/vmgenie/vmgenie/internal/transport"
 )
@@ -18,10 +17,12 @@ import (
 func init() { commandFactories = append(commandFactories, newServeCommand) }
 
 // serverHooks run after the service options are built and before the
-// service starts. A hook may set opts.Provisioner and opts.Driver, and
-// returns extra protocol commands to register. Files that add protocol
-// commands append a hook here from their init function.
-var serverHooks []func(a *app, opts *service.Options) ([]protocol.Command, error)
+// service starts. A hook may set opts.Provisioner and opts.Driver. It
+// returns a function, or nil, that registers its protocol commands on the
+// server and does any work that must finish before the listener opens.
+// Files that add protocol commands append a hook here from their init
+// function.
+var serverHooks []func(a *app, opts *service.Options) (func(*service.Server) error, error)
 
 // serveFlags holds the flags of vmgenie serve.
 type serveFlags struct {
@@ -120,17 +121,19 @@ func runServe(cmd *cobra.Command, a *app, flags *serveFlags, logger *slog.Logger
 		return err
 	}
 
-	var extra []protocol.Command
+	var registers []func(*service.Server) error
 	for _, hook := range serverHooks {
-		commands, err := hook(a, &opts)
+		register, err := hook(a, &opts)
 		if err != nil {
 			return err
 		}
-		extra = append(extra, commands...)
+		if register != nil {
+			registers = append(registers, register)
+		}
 	}
 	srv := service.New(opts)
-	for _, command := range extra {
-		if err := srv.Register(command); err != nil {
+	for _, register := range registers {
+		if err := register(srv); err != nil {
 			return err
 		}
 	}

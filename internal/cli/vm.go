@@ -30,6 +30,9 @@ func init() {
 // callService sends one request and decodes the data of an ok response into
 // out, when out is not nil.
 func callService(ctx context.Context, target serviceFlags, command string, params map[string]any, out any) error {
+	if params == nil {
+		params = map[string]any{}
+	}
 	resp, err := target.client().Call(ctx, command, params)
 	if err != nil {
 		return err

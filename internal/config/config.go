@@ -97,6 +97,10 @@ type Provision struct {
 type QEMU struct {
 	// Accel is the accelerator: auto, kvm, hvf or tcg.
 	Accel string `yaml:"accel" json:"accel"`
+	// RestrictNetwork cuts guests off from every network but the SSH port
+	// forward on 127.0.0.1 (user networking restrict=on). Guests then
+	// install no packages, since they cannot reach a mirror.
+	RestrictNetwork bool `yaml:"restrict_network" json:"restrict_network"`
 }
 
 // LoadOptions selects the file that Load reads.

@@ -212,6 +212,7 @@ provision:
   cloud_init_timeout: 20m
 qemu:
   accel: tcg
+  restrict_network: true
 `
 
 func TestParseEveryKey(t *testing.T) {
@@ -234,7 +235,7 @@ func TestParseEveryKey(t *testing.T) {
 		Log:       Log{Level: "debug", File: "/var/log/vmgenie/service.log", MaxSizeMB: 50, MaxFiles: 0},
 		Driver:    "qemu",
 		Provision: Provision{SSHTimeout: 2 * time.Minute, CloudInitTimeout: 20 * time.Minute},
-		QEMU:      QEMU{Accel: "tcg"},
+		QEMU:      QEMU{Accel: "tcg", RestrictNetwork: true},
 		File:      "every.yml",
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -767,4 +768,18 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("parse accepted a config that does not validate: %v", problems)
 		}
 	})
+}
+
+func TestParseRestrictNetwork(t *testing.T) {
+	cfg, err := Parse([]byte("qemu:\n  restrict_network: true\n"), "config.yml", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.QEMU.RestrictNetwork {
+		t.Error("qemu.restrict_network = false, want true")
+	}
+	_, err = Parse([]byte("qemu:\n  restrict_network: \"yes\"\n"), "config.yml", true)
+	if err == nil || !strings.Contains(err.Error(), "qemu.restrict_network must be true or false") {
+		t.Errorf("err = %v, want a type error naming qemu.restrict_network", err)
+	}
 }

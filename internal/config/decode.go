@@ -174,6 +174,17 @@ func (d *decoder) decodeValue(node *yaml.Node, key string, v reflect.Value) {
 		v.SetString(node.Value)
 	case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
 		d.decodeInt(node, key, v)
+	case v.Kind() == reflect.Bool:
+		if node.ShortTag() != "!!bool" {
+			d.addf(node, key, "%s must be true or false, found %s", key, describe(node))
+			return
+		}
+		var b bool
+		if err := node.Decode(&b); err != nil {
+			d.addf(node, key, "%s must be true or false, found %s", key, node.Value)
+			return
+		}
+		v.SetBool(b)
 	default:
 		panic(fmt.Sprintf("config: field %s has unsupported type %s", key, v.Type()))
 	}
@@ -282,6 +293,8 @@ func expected(t reflect.Type) string {
 		return "a duration such as \"10s\""
 	case t.Kind() == reflect.String:
 		return "a string"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
 	default:
 		return "an integer"
 	}

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"runtime"
+
+	"github.com/vmgenie/vmgenie/internal/api"
+	"github.com/vmgenie/vmgenie/internal/config"
+	"github.com/vmgenie/vmgenie/internal/hypervisor"
+	"github.com/vmgenie/vmgenie/internal/hypervisor/qemu"
+	"github.com/vmgenie/vmgenie/internal/image"
+	"github.com/vmgenie/vmgenie/internal/instance"
+	"github.com/vmgenie/vmgenie/internal/service"
+)
+
+func init() { serverHooks = append(serverHooks, stateCommandsHook) }
+
+// stateCommandsHook opens the instance and image stores, picks the
+// hypervisor driver and adds the provisioner and the vm.*, image.*,
+// template.* and seed.build commands.
+func stateCommandsHook(a *app, opts *service.Options) (func(*service.Server) error, error) {
+	cfg := a.config
+	if cfg == nil {
+		var err error
+		if cfg, err = config.Load(config.LoadOptions{Path: a.configPath}); err != nil {
+			return nil, err
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	store, err := instance.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	images, err := image.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	driver, err := newDriver(cfg, store.Root(), log)
+	if err != nil {
+		return nil, err
+	}
+	commands := api.New(api.Config{
+		Store: store, Images: images, TemplateDir: cfg.TemplateDir, Driver: driver, Logger: log,
+		SSHTimeout: cfg.Provision.SSHTimeout, CloudInitTimeout: cfg.Provision.CloudInitTimeout,
+		Restrict: cfg.QEMU.RestrictNetwork,
+	})
+	if driver != nil {
+		opts.Driver = driver.Name()
+		opts.Provisioner = commands.Provisioner()
+	}
+	return func(srv *service.Server) error {
+		if err := commands.Register(srv); err != nil {
+			return err
+		}
+		commands.Recover(context.Background())
+		return nil
+	}, nil
+}
+
+// newDriver returns the configured hypervisor driver. With driver "auto" a
+// host without the hypervisor gets no driver, and the service still serves
+// the template, seed and image commands.
+func newDriver(cfg *config.Config, root string, log *slog.Logger) (hypervisor.Driver, error) {
+	name := cfg.Driver
+	if name == "auto" {
+		name = "qemu"
+		if runtime.GOOS == "windows" {
+			name = "hyperv"
+		}
+	}
+	switch name {
+	case "qemu":
+		d, err := qemu.New(qemu.Config{Root: root, Accel: qemu.Accel(cfg.QEMU.Accel), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := exec.LookPath(d.Binary()); err != nil {
+			if cfg.Driver == "auto" {
+				log.Warn("no hypervisor driver: QEMU was not found, so VMs cannot be created; install it (Debian: apt-get install qemu-system-x86 qemu-utils)",
+					"binary", d.Binary())
+				return nil, nil
+			}
+			return nil, fmt.Errorf("driver qemu: %s was not found on PATH: install QEMU (Debian: apt-get install qemu-system-x86 qemu-utils)", d.Binary())
+		}
+		log.Info("hypervisor driver ready", "driver", "qemu", "binary", d.Binary())
+		return d, nil
+	case "hyperv":
+		// NOTE: the Hyper-V driver is not wired into the service yet, so a
+		// Windows service answers unavailable to VM commands.
+		log.Warn("no hypervisor driver: the Hyper-V driver is not available in this build")
+		if cfg.Driver == "hyperv" {
+			return nil, fmt.Errorf("driver hyperv is not available in this build; use driver auto to run without VMs")
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("unknown driver %q: use auto, qemu or hyperv", cfg.Driver)
+}
