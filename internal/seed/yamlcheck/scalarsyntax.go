@@ -8,13 +8,17 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// checkScalarSyntax checks two details of scalars where yaml.v3 is more
-// lenient than PyYAML: block scalar headers and double-quoted escapes.
-func checkScalarSyntax(t *text, n *yaml.Node) error {
+// checkScalarSyntax checks three details of scalars where yaml.v3 is more
+// lenient than PyYAML: block scalar headers, double-quoted escapes, and
+// plain scalars in flow collections that end with ":". inFlow is true
+// inside a flow collection, and isValue for the value of a mapping entry.
+func checkScalarSyntax(t *text, n *yaml.Node, inFlow, isValue bool) error {
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.MappingNode, yaml.SequenceNode:
-		for _, c := range n.Content {
-			if err := checkScalarSyntax(t, c); err != nil {
+		flow := inFlow || n.Style&yaml.FlowStyle != 0
+		for i, c := range n.Content {
+			value := n.Kind == yaml.MappingNode && i%2 == 1
+			if err := checkScalarSyntax(t, c, flow, value); err != nil {
 				return err
 			}
 		}
@@ -25,7 +29,37 @@ func checkScalarSyntax(t *text, n *yaml.Node) error {
 			return checkEscapes(t, start)
 		case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
 			return checkBlockHeader(t, start)
+		case n.Style&yaml.SingleQuotedStyle == 0 && inFlow && strings.HasSuffix(n.Value, ":"):
+			return checkFlowColon(t, n, start, isValue)
 		}
+	}
+	return nil
+}
+
+// checkFlowColon checks a plain scalar in a flow collection that ends with
+// ":". PyYAML ends a plain scalar there at a ":" followed by a space or a
+// flow indicator and reads the ":" as a mapping value indicator, where
+// yaml.v3 keeps the ":" in the scalar. As the value of an entry ("[a: b:]")
+// that is an error in PyYAML. As a sequence item ("[a:]") PyYAML reads a
+// one-entry mapping with the text before ":" as its key, so that key gets
+// the checks of a plain mapping key.
+func checkFlowColon(t *text, n *yaml.Node, start int, isValue bool) error {
+	if isValue {
+		return t.errorAt(start, fmt.Sprintf("plain value %q ends with \":\", which PyYAML reads as a second mapping value indicator", n.Value),
+			"quote the value")
+	}
+	key := strings.TrimSuffix(n.Value, ":")
+	var problem string
+	switch implicitTag(key) {
+	case tagTimestamp:
+		problem = checkTimestamp(key)
+	case tagInt:
+		problem = checkInt(key)
+	case tagMerge:
+		problem = "expected a mapping or list of mappings for merging, but found scalar"
+	}
+	if problem != "" {
+		return t.errorAt(start, problem+fmt.Sprintf(" (PyYAML reads %q as a one-entry mapping)", n.Value), "quote the value")
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func Check(data []byte) (*Result, error) {
 		return &Result{}, nil
 	}
 
-	if err := checkScalarSyntax(text, root); err != nil {
+	if err := checkScalarSyntax(text, root, false, false); err != nil {
 		return nil, err
 	}
 	spans := collectSpans(text, root)
