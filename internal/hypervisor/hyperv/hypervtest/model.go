@@ -215,6 +215,14 @@ func (m *Model) VMs() []VM {
 	return out
 }
 
+// RemoveVM deletes a VM behind the driver's back, as an administrator
+// using Hyper-V Manager would.
+func (m *Model) RemoveVM(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.st.VMs, strings.ToLower(id))
+}
+
 // SetState forces a VM into a Hyper-V state, such as "Saved" or
 // "RunningCritical", for tests of states the driver cannot reach itself.
 func (m *Model) SetState(id, hyperVState string) error {

@@ -49,6 +49,9 @@ type Config struct {
 	// RetryHostAfter is how long calls run in their own process before a
 	// long-lived process is tried again; zero means 1 minute.
 	RetryHostAfter time.Duration
+	// OneShotOnly runs every call in a process of its own, for hosts where
+	// the long-lived process misbehaves.
+	OneShotOnly bool
 	// Logger receives the logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -177,7 +180,7 @@ func (h *Host) newRequest(script scripts.Script, input json.RawMessage) Request 
 // run picks the mode and runs the request in it.
 func (h *Host) run(ctx context.Context, script scripts.Script, input json.RawMessage, force Mode) (Response, Mode, error) {
 	req := h.newRequest(script, input)
-	if force == ModeOneShot || (force == "" && h.useOneShot()) {
+	if force == ModeOneShot || (force == "" && (h.cfg.OneShotOnly || h.useOneShot())) {
 		resp, err := runOneShot(ctx, h.cfg.Starter, req, h.log)
 		return resp, ModeOneShot, err
 	}
