@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh xorriso genisoimage util-linux cloud-init cloud-image-utils \
-	qemu-system-x86 qemu-utils ovmf systemd
+	qemu-system-x86 qemu-utils ovmf systemd nodejs make g++ python3
+# Debian ships npm apart from nodejs; other node builds bundle it.
+command -v npm >/dev/null || scripts/deps.sh npm
 
 echo "== go vet (linux)"
 go vet ./...
@@ -13,6 +15,14 @@ echo "== go vet (windows)"
 GOOS=windows go vet ./...
 echo "== go vet (darwin, hypervisor drivers)"
 GOOS=darwin go vet ./internal/hypervisor/...
+
+echo "== go test -c (windows, Hyper-V driver)"
+wintest=$(mktemp -d)
+GOOS=windows go test -c -o "$wintest" ./internal/hypervisor/hyperv/...
+rm -rf "$wintest"
+
+echo "== PowerShell scripts parse (tree-sitter-powershell)"
+(cd tools/psparse && npm ci --no-audit --no-fund) && node tools/psparse/check.js internal/hypervisor/hyperv/scripts/*.ps1
 
 echo "== go test"
 go test -count=1 -timeout 60m ./...
