@@ -74,6 +74,13 @@ func (b *systemdBackend) install(ctx context.Context) (string, error) {
 
 	var notes []string
 	if !userMode {
+		// ProtectSystem=strict makes the file system read-only, so the
+		// service could not create these directories itself.
+		for _, dir := range b.writableDirs() {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return "", fmt.Errorf("create directory %s for the service: %w", dir, err)
+			}
+		}
 		note, err := b.ensureGroup(ctx, b.cfg.Group)
 		if err != nil {
 			return "", err

@@ -48,6 +48,10 @@ func testBackend(t *testing.T, userMode bool, cfgText string) (*systemdBackend, 
 	t.Helper()
 	systemctlDir, systemctlCalls := fakeProgram(t, "systemctl", "")
 	groupaddDir, groupaddCalls := fakeProgram(t, "groupadd", "")
+	if !strings.Contains(cfgText, "data_dir:") {
+		// install creates the data directory, so keep it out of /var/lib.
+		cfgText = "data_dir: " + filepath.Join(t.TempDir(), "data") + "\n" + cfgText
+	}
 	cfg, err := config.Parse([]byte(cfgText), "test.yml", userMode)
 	if err != nil {
 		t.Fatal(err)
@@ -68,8 +72,11 @@ func testBackend(t *testing.T, userMode bool, cfgText string) (*systemdBackend, 
 }
 
 func TestServiceInstallSystemUnit(t *testing.T) {
+	root := t.TempDir()
+	dataDir := filepath.Join(root, "vm data")
+	logDir := filepath.Join(root, "log", "vmgenie")
 	b, systemctlCalls, groupaddCalls := testBackend(t, false,
-		"data_dir: /srv/vm data\nlog:\n  file: /var/log/vmgenie/vmgenie.log\nlimits:\n  shutdown_timeout: 45s\n")
+		"data_dir: "+dataDir+"\nlog:\n  file: "+logDir+"/vmgenie.log\nlimits:\n  shutdown_timeout: 45s\n")
 	msg, err := b.install(context.Background())
 	if err != nil {
 		t.Fatalf("install: %v", err)
@@ -81,7 +88,7 @@ func TestServiceInstallSystemUnit(t *testing.T) {
 	unit := readText(t, b.manager.UnitPath())
 	for _, want := range []string{
 		"ExecStart=\"/opt/vm genie/bin/vmgenie\" \"serve\"\n",
-		"ReadWritePaths=\"-/srv/vm data\" \"-/var/log/vmgenie\"\n",
+		"ReadWritePaths=\"-" + dataDir + "\" \"-" + logDir + "\"\n",
 		"TimeoutStopSec=60\n",
 		"RuntimeDirectory=vmgenie\n",
 		"WantedBy=multi-user.target\n",
@@ -96,6 +103,11 @@ func TestServiceInstallSystemUnit(t *testing.T) {
 	}
 	if got := readCalls(t, groupaddCalls); got != nil {
 		t.Errorf("groupadd was called %q although the group exists", got)
+	}
+	for _, dir := range []string{dataDir, logDir} {
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			t.Errorf("install did not create %s: %v", dir, err)
+		}
 	}
 }
 
