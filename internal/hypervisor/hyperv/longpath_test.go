@@ -1,6 +1,7 @@
 package hyperv
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,5 +38,11 @@ func TestFullPathIsAbsolute(t *testing.T) {
 	}
 	if !filepath.IsAbs(got) {
 		t.Errorf("fullPath = %q, want an absolute path", got)
+	}
+}
+
+func TestNotWindowsErrorMatches(t *testing.T) {
+	if _, err := NewPowerShellHost(nil); err != nil && !errors.Is(err, ErrNotWindows) {
+		t.Errorf("NewPowerShellHost error %v does not match ErrNotWindows", err)
 	}
 }
