@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh xorriso genisoimage util-linux cloud-init cloud-image-utils \
-	qemu-system-x86 qemu-utils ovmf systemd nodejs make g++ python3
+	qemu-system-x86 qemu-utils ovmf systemd nodejs make g++ python3 mmdebstrap e2fsprogs
 # Debian ships npm apart from nodejs; other node builds bundle it.
 command -v npm >/dev/null || scripts/deps.sh npm
 
