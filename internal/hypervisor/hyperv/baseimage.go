@@ -47,8 +47,8 @@ type PreparedImage struct {
 // qemu-img.
 var ErrQEMUImgMissing = errors.New("qemu-img is not on PATH")
 
-// clearSparseFlag tells PrepareBaseImage to clear the sparse flag of a
-// converted image. Only Windows has the flag that Hyper-V trips on;
+// clearSparseFlag makes PrepareBaseImage clear the sparse flag of a
+// converted image. Only Windows has the flag that Hyper-V trips on, and
 // tests set it to check the command.
 var clearSparseFlag = runtime.GOOS == "windows"
 

@@ -369,7 +369,7 @@ func (d *Driver) removeFiles(rec *record) {
 		d.log.Error("removing the VM directory failed", "vm", rec.Name, "path", rec.VMPath, "err", err)
 	}
 	if err := os.Remove(rec.Dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		d.log.Debug("keeping the instance directory, which holds other files", "dir", rec.Dir, "err", err)
+		d.log.Debug("keeping the instance directory, because it contains other files", "dir", rec.Dir, "err", err)
 	}
 }
 

@@ -4,11 +4,14 @@
 // input passed as JSON data and never as script text.
 //
 // Each VM has an instance directory, a direct child of Config.Root named
-// after the VM. The driver keeps these files there: hyperv.json (its record
-// of the VM: the Hyper-V VM Id, the disk, the COM1 pipe), disk.vhdx (a
-// differencing disk on the read-only base image), hyperv/ (the directory
-// given to New-VM -Path, where Hyper-V keeps the VM's configuration) and
-// serial.log (COM1 output, captured from a named pipe on Windows).
+// after the VM. The driver keeps four things there:
+//   - hyperv.json, its record of the VM (the Hyper-V VM Id, the disk, the
+//     COM1 pipe);
+//   - disk.vhdx, a differencing disk on the read-only base image;
+//   - hyperv/, the directory given to New-VM -Path, where Hyper-V keeps the
+//     VM's configuration;
+//   - serial.log, the COM1 output, captured from a named pipe on Windows.
+//
 // Operations address the VM by its Hyper-V Id, because Hyper-V names are
 // wildcard patterns in its cmdlets and may repeat.
 //

@@ -10,8 +10,8 @@ import (
 	"github.com/vmgenie/vmgenie/internal/hypervisor/hyperv/pshost"
 )
 
-// notWindowsError is an error that matches ErrNotWindows and says what
-// failed in its own words.
+// notWindowsError is an error that matches ErrNotWindows and carries its
+// own message.
 type notWindowsError struct{ msg string }
 
 func (e *notWindowsError) Error() string        { return e.msg }

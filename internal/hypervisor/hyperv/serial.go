@@ -27,9 +27,9 @@ const (
 
 // serialCapture copies each running VM's COM1 pipe into its serial log,
 // one goroutine per VM. Hyper-V creates the pipe server when the VM
-// starts and closes it when the VM stops, so a capture ends when the pipe
-// does, and Start, State, Inspect and List start it again for a running VM
-// (also after a service restart).
+// starts and closes it when the VM stops, so a capture ends with the pipe.
+// Start, State, Inspect and List start it again for a running VM, also
+// after a service restart.
 type serialCapture struct {
 	dial DialFunc
 	log  *slog.Logger

@@ -57,7 +57,7 @@ func mapState(hyperV string) hypervisor.State {
 	return hypervisor.StateUnknown
 }
 
-// action is what an operation must do in the VM's current state.
+// action is the step an operation takes in the VM's current state.
 type action int
 
 const (

@@ -1,9 +1,9 @@
 // Package hypervtest is a test double of Hyper-V behind the driver's
 // PowerShell runners. It speaks the runners' protocol (the ready line, JSON
 // request lines, JSON response lines, and the one-request environment
-// variable) and answers each embedded script as that script would on a
-// Hyper-V host, applying Hyper-V's state rules: Off, Running, Paused and
-// Saved, where Start-VM needs Off or Saved, Suspend-VM needs Running,
+// variable). For each embedded script it returns what that script would
+// return on a Hyper-V host, applying Hyper-V's state rules: Off, Running,
+// Paused and Saved, where Start-VM needs Off or Saved, Suspend-VM needs Running,
 // Resume-VM needs Paused, and Remove-VM rejects a VM that is not Off or
 // Saved.
 //
@@ -236,7 +236,7 @@ func (m *Model) SetState(id, hyperVState string) error {
 	return nil
 }
 
-// Handle answers one request in the given mode.
+// Handle returns the response to one request in the given mode.
 func (m *Model) Handle(mode pshost.Mode, req pshost.Request) pshost.Response {
 	script, ok := scripts.Lookup(req.Op)
 	if !ok {

@@ -39,14 +39,14 @@ func runnerMode(args []string) (pshost.Mode, error) {
 	return "", errors.New("hypervtest: -EncodedCommand is neither the host program nor the one-shot program")
 }
 
-// Backend answers requests; a *Model is one, and fileBackend shares a
+// Backend handles requests. A *Model is one, and fileBackend shares a
 // Model between processes.
 type Backend interface {
 	Handle(mode pshost.Mode, req pshost.Request) pshost.Response
 }
 
-// ServeHost runs the request loop of host.ps1 against b: it writes the
-// ready line, then answers each request line until r ends.
+// ServeHost runs the request loop of host.ps1 against b. It writes the
+// ready line, then one response line per request line until r ends.
 func ServeHost(r io.Reader, w io.Writer, b Backend, pid int) error {
 	bw := bufio.NewWriter(w)
 	ready, err := pshost.EncodeLine(pshost.Ready{Ready: true, Protocol: pshost.Protocol, PSVersion: "5.1.hypervtest", PID: pid})
@@ -86,7 +86,7 @@ func ServeHost(r io.Reader, w io.Writer, b Backend, pid int) error {
 	}
 }
 
-// ServeOneShot answers the request in the environment value of
+// ServeOneShot handles the request in the environment value of
 // pshost.RequestEnv as oneshot.ps1 does, and returns the exit code.
 func ServeOneShot(encoded string, w io.Writer, b Backend) int {
 	resp := failure(0, "failed", "InvalidData", "hypervtest: "+pshost.RequestEnv+" is not base64 JSON")

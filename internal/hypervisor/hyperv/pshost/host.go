@@ -36,9 +36,9 @@ type Config struct {
 	// run at once; zero means 2. A long call such as a graceful stop then
 	// leaves another process free for state queries.
 	MaxProcesses int
-	// StartTimeout bounds the wait for the ready line of a new process;
-	// zero means 60 seconds, since the first import of the Hyper-V module
-	// can be slow.
+	// StartTimeout bounds the wait for the ready line of a new process.
+	// Zero means 60 seconds, because the first import of the Hyper-V
+	// module can be slow.
 	StartTimeout time.Duration
 	// CallTimeout bounds a call that sets no timeout of its own; zero
 	// means 5 minutes.
@@ -441,7 +441,7 @@ func (p *hostProcess) call(ctx context.Context, req Request) (resp Response, sen
 				continue
 			}
 			if resp.ID != req.ID && resp.ID != 0 {
-				p.log.Warn("PowerShell host answered another request; ignoring it", "want_id", req.ID, "got_id", resp.ID)
+				p.log.Warn("PowerShell host returned the response of another request; ignoring it", "want_id", req.ID, "got_id", resp.ID)
 				continue
 			}
 			return resp, true, nil

@@ -44,6 +44,9 @@ var commonArgs = []string{"-NoLogo", "-NoProfile", "-NonInteractive"}
 // program travels as -EncodedCommand, which execution policy does not
 // govern and which needs no temporary file. It is fixed text: requests
 // arrive later on stdin.
+//
+// NOTE: host.ps1 reading requests through [Console]::In under
+// -EncodedCommand has run only against the Go double, not powershell.exe.
 func HostCommand() Command {
 	return Command{Args: append(append([]string{}, commonArgs...), "-EncodedCommand", EncodeCommand(scripts.HostProgram()))}
 }

@@ -21,6 +21,8 @@ if ($In.force) {
     if ($null -eq $finished) {
         $reason = ('the guest did not shut down within {0} seconds' -f $In.timeout_seconds)
     } elseif ($job.State -eq 'Failed') {
+        # NOTE: where a failed Stop-VM job keeps its reason has not been
+        # checked on Hyper-V; an empty reason still leads to a turn-off.
         $reason = ('the shutdown request failed: {0}' -f $job.ChildJobs[0].JobStateInfo.Reason.Message)
     }
     Remove-Job -Job $job -Force
