@@ -56,9 +56,8 @@ var clearSparseFlag = runtime.GOOS == "windows"
 // the image import code to call on Windows. A VHDX or VHD image is used as
 // it is. A qcow2 or raw image is converted with qemu-img convert -O vhdx -o
 // subformat=dynamic into OutputDir, and on Windows its sparse flag is then
-// cleared with fsutil sparse setflag FILE 0, because Hyper-V rejects
-// sparse VHDX files ("The requested operation could not be completed due
-// to a virtual disk system limitation").
+// cleared with fsutil sparse setflag FILE 0, because Hyper-V mishandles
+// sparse VHDX files.
 func PrepareBaseImage(ctx context.Context, opts PrepareOptions) (PreparedImage, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

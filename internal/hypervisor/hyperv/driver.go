@@ -35,12 +35,14 @@ const (
 	// UEFICATemplateName is the same template's name, for hosts whose
 	// Set-VMFirmware lacks -SecureBootTemplateId.
 	UEFICATemplateName = "MicrosoftUEFICertificateAuthority"
-	// KVPIntegrationServiceID ends the Id of the Key-Value Pair Exchange
-	// integration service ("Microsoft:<VM id>\<this id>"). Sources: the
-	// Msvm_KvpExchangeComponent DeviceID "Microsoft:2A34B1C2-FD73-4043-
-	// 8A5B-DD2159BC743F" in Microsoft's Hyper-V WMI documentation, and the
-	// key_value_pair_exchange entry of INTEGRATION_SERVICES_MAP in
-	// hashicorp/vagrant, plugins/providers/hyperv/driver.rb.
+	// KVPIntegrationServiceID identifies the Key-Value Pair Exchange
+	// integration service. Source: the key_value_pair_exchange entry of
+	// INTEGRATION_SERVICES_MAP in hashicorp/vagrant,
+	// plugins/providers/hyperv/driver.rb, which maps the translated service
+	// names to these ids. The scripts match it after the last backslash of
+	// the service's Id.
+	// NOTE: that Id layout has not been checked on a host; if it differs,
+	// Create fails with an error that names this id.
 	KVPIntegrationServiceID = "2a34b1c2-fd73-4043-8a5b-dd2159bc743f"
 )
 
