@@ -63,6 +63,7 @@ func (d *Driver) List(ctx context.Context) ([]hypervisor.VM, error) {
 	if len(recs) == 0 {
 		return []hypervisor.VM{}, nil
 	}
+
 	ids := make([]string, 0, len(recs))
 	for _, r := range recs {
 		ids = append(ids, r.ID)
@@ -73,6 +74,7 @@ func (d *Driver) List(ctx context.Context) ([]hypervisor.VM, error) {
 	if err := d.call(ctx, "list", "", scripts.ListVMs, map[string][]string{"ids": ids}, &out, pshost.CallOptions{}); err != nil {
 		return nil, err
 	}
+
 	byID := map[string]vmInfo{}
 	for _, info := range out.VMs {
 		byID[strings.ToLower(info.ID)] = info
@@ -147,6 +149,7 @@ func (d *Driver) Stop(ctx context.Context, id string, opts hypervisor.StopOption
 			return hypervisor.StopResult{}, err
 		}
 	}
+
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = hypervisor.DefaultStopTimeout

@@ -88,7 +88,7 @@ func runOneShot(ctx context.Context, starter Starter, req Request, log *slog.Log
 		return Response{}, fmt.Errorf("PowerShell process (pid %d) for %s exited with code %d without a response; stderr: %s",
 			proc.PID(), req.Op, code, orNone(stderr.Tail()))
 	case resp.ID != req.ID && resp.ID != 0:
-		return Response{}, fmt.Errorf("PowerShell process (pid %d) for %s answered request %d, want %d", proc.PID(), req.Op, resp.ID, req.ID)
+		return Response{}, fmt.Errorf("PowerShell process (pid %d) for %s returned the response to request %d, want %d", proc.PID(), req.Op, resp.ID, req.ID)
 	case resp.OK && code != 0:
 		return Response{}, fmt.Errorf("PowerShell process (pid %d) for %s reported success but exited with code %d; stderr: %s",
 			proc.PID(), req.Op, code, orNone(stderr.Tail()))

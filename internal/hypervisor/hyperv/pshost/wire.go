@@ -28,7 +28,7 @@ type Request struct {
 	Input  json.RawMessage `json:"input"`
 }
 
-// Response is the runner's answer to one Request.
+// Response is the runner's reply to one Request.
 type Response struct {
 	ID     int64           `json:"id"`
 	OK     bool            `json:"ok"`
