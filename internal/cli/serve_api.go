@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"os/exec"
 	"runtime"
+	"time"
 
 	"github.com/vmgenie/vmgenie/internal/api"
 	"github.com/vmgenie/vmgenie/internal/config"
 	"github.com/vmgenie/vmgenie/internal/hypervisor"
+	"github.com/vmgenie/vmgenie/internal/hypervisor/hyperv"
 	"github.com/vmgenie/vmgenie/internal/hypervisor/qemu"
 	"github.com/vmgenie/vmgenie/internal/image"
 	"github.com/vmgenie/vmgenie/internal/instance"
@@ -91,13 +93,35 @@ func newDriver(cfg *config.Config, root string, log *slog.Logger) (hypervisor.Dr
 		log.Info("hypervisor driver ready", "driver", "qemu", "binary", d.Binary())
 		return d, nil
 	case "hyperv":
-		// NOTE: the Hyper-V driver is not wired into the service yet, so a
-		// Windows service answers unavailable to VM commands.
-		log.Warn("no hypervisor driver: the Hyper-V driver is not available in this build")
-		if cfg.Driver == "hyperv" {
-			return nil, fmt.Errorf("driver hyperv is not available in this build; use driver auto to run without VMs")
+		d, err := newHyperVDriver(root, log)
+		if err != nil {
+			if cfg.Driver == "auto" {
+				log.Warn("no hypervisor driver: Hyper-V is not usable, so VMs cannot be created", "error", err)
+				return nil, nil
+			}
+			return nil, fmt.Errorf("driver hyperv: %w", err)
 		}
-		return nil, nil
+		return d, nil
 	}
 	return nil, fmt.Errorf("unknown driver %q: use auto, qemu or hyperv", cfg.Driver)
+}
+
+// newHyperVDriver starts the PowerShell host and checks that Hyper-V can be
+// used: the module is present, vmms runs and the service has the rights.
+// Off Windows it fails with an error that says so.
+func newHyperVDriver(root string, log *slog.Logger) (hypervisor.Driver, error) {
+	host, err := hyperv.NewPowerShellHost(log)
+	if err != nil {
+		return nil, err
+	}
+	d, err := hyperv.New(hyperv.Config{Root: root, Host: host, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := d.HealthCheck(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
 }

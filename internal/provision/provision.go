@@ -402,6 +402,12 @@ func (j *job) startVM(ctx context.Context) error {
 	return j.p.cfg.Driver.Start(ctx, j.md.DriverID)
 }
 
+// addressWaiter is a driver that waits for the guest's address itself and
+// explains a timeout in its own terms.
+type addressWaiter interface {
+	WaitAddresses(ctx context.Context, id string, timeout, interval time.Duration) ([]hypervisor.Endpoint, error)
+}
+
 // tickEvery is how often waits report the time waited.
 const tickEvery = 5 * time.Second
 
@@ -433,16 +439,30 @@ func (j *job) waitSSH(ctx context.Context) error {
 	serialLog := j.p.cfg.Store.Path(j.req.Name, instance.SerialLogFile)
 
 	// A driver with routable addresses learns the guest's address only once
-	// the guest reports it, so poll for it first.
+	// the guest reports it, so wait for it first. A driver that can explain
+	// why no address came (such as a missing KVP daemon) does the waiting.
 	var endpoint hypervisor.Endpoint
-	for {
+	if waiter, ok := j.p.cfg.Driver.(addressWaiter); ok {
+		endpoints, err := waiter.WaitAddresses(ctx, j.md.DriverID, j.req.SSHTimeout, guest.PollInterval)
+		if err != nil {
+			if ctx.Err() != nil {
+				return withKind(ErrTimeout, err)
+			}
+			return err
+		}
+		if len(endpoints) == 0 {
+			return withKind(ErrTimeout, fmt.Errorf("the guest did not report an IP address within %s; see %s", j.req.SSHTimeout, serialLog))
+		}
+		endpoint = endpoints[0]
+	}
+	for endpoint.Port == 0 {
 		endpoints, err := j.p.cfg.Driver.Addresses(ctx, j.md.DriverID)
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("read the address of %q: %w", j.req.Name, err)
 		}
 		if len(endpoints) > 0 {
 			endpoint = endpoints[0]
-			break
+			continue
 		}
 		select {
 		case <-ctx.Done():
