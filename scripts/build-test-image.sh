@@ -25,9 +25,10 @@ set -euo pipefail
 readonly suite=bookworm
 readonly disk_size=2G
 readonly cmdline="root=LABEL=rootfs console=ttyS0"
-# cloud-init needs e2fsprogs for resizefs, and locales and dbus for its
-# locale module. Without them it finishes with errors.
-readonly packages=cloud-init,linux-image-cloud-amd64,systemd-sysv,openssh-server,udev,ifupdown,isc-dhcp-client,netbase,iproute2,sudo,python3-cffi-backend,e2fsprogs,locales,dbus
+# cloud-init needs e2fsprogs for resizefs, locales and dbus for its locale
+# module, and tzdata for its timezone module. Without them it finishes with
+# errors.
+readonly packages=cloud-init,linux-image-cloud-amd64,systemd-sysv,openssh-server,udev,ifupdown,isc-dhcp-client,netbase,iproute2,sudo,python3-cffi-backend,e2fsprogs,locales,dbus,tzdata
 
 log() {
 	echo "build-test-image: $*" >&2
@@ -90,6 +91,33 @@ scratch_dir() {
 		mkdir "$build/scratch"
 		echo "$build/scratch"
 	fi
+}
+
+# unmount_under DIR detaches every mount below DIR, deepest first. A killed
+# mmdebstrap can leave /proc, /sys and bind mounts of the host's /dev inside
+# the chroot.
+unmount_under() {
+	local dir=$1 mount
+	awk -v prefix="$dir/" 'index($2, prefix) == 1 { print $2 }' /proc/self/mounts |
+		tac | while IFS= read -r mount; do
+		umount --lazy "$mount" || log "failed to unmount $mount"
+	done
+}
+
+# remove_build_dirs deletes the partial build. It refuses to delete a
+# directory that still has mounts below it, because a bind mount of the
+# host's /dev or /dev/shm is on the same file system and rm would descend
+# into it.
+remove_build_dirs() {
+	local dir
+	for dir in ${scratch:+"$scratch"} ${build:+"$build"}; do
+		unmount_under "$dir"
+		if awk -v prefix="$dir/" 'index($2, prefix) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+			log "error: mounts remain below $dir, so it was not removed; unmount them and delete it by hand"
+			continue
+		fi
+		rm -rf --one-file-system "$dir"
+	done
 }
 
 # customize_rootfs ROOT prepares the unpacked system for cloud-init NoCloud
@@ -221,10 +249,10 @@ main() {
 		return
 	fi
 
-	[ "$(id -u)" -eq 0 ] || die "must run as root: mmdebstrap's root mode and mkfs.ext4 -d keep file owners only as root; run it with sudo"
+	[ "$(id -u)" -eq 0 ] || die "must run as root, because mmdebstrap's root mode and mkfs.ext4 -d keep file owners only as root. Run it with sudo"
 	local tool
 	for tool in mmdebstrap mkfs.ext4 apt-get flock; do
-		command -v "$tool" >/dev/null || die "$tool not found; install it with: scripts/deps.sh mmdebstrap e2fsprogs"
+		command -v "$tool" >/dev/null || die "$tool not found. Install it with: scripts/deps.sh mmdebstrap e2fsprogs util-linux"
 	done
 
 	mkdir -p "$parent"
@@ -234,7 +262,7 @@ main() {
 	exec 9>"$lock"
 	if ! flock -n 9; then
 		log "waiting for another build of $out (lock $lock)"
-		flock -w 1800 9 || die "timed out after 30 minutes waiting for lock $lock; remove it if no build is running"
+		flock -w 1800 9 || die "timed out after 30 minutes waiting for lock $lock. Check that no build is still running"
 	fi
 	if [ "$force" -eq 0 ] && image_is_current "$out" "$script_sha256"; then
 		log "using image built by another process"
@@ -244,7 +272,7 @@ main() {
 
 	local sources
 	sources=$(debian_sources)
-	[ -n "$sources" ] || die "no $suite main source in apt's configuration; set VMGENIE_DEBIAN_MIRROR to a Debian mirror URL"
+	[ -n "$sources" ] || die "no $suite main source in apt's configuration. Set VMGENIE_DEBIAN_MIRROR to a Debian mirror URL"
 	log "building $out from:"
 	local line
 	while IFS= read -r line; do
@@ -253,11 +281,13 @@ main() {
 
 	# Build next to the final directory so the rename into place is atomic,
 	# and remove the partial build on any failure.
-	# build and scratch are global so that the EXIT trap still sees them
+	# build and scratch are global so that the EXIT trap can still read them
 	# after main returns.
-	build=$(mktemp -d "$parent/.build-$(basename "$out").XXXXXX")
 	scratch=""
-	trap 'rm -rf "$build" ${scratch:+"$scratch"}' EXIT
+	build=$(mktemp -d "$parent/.build-$(basename "$out").XXXXXX")
+	trap remove_build_dirs EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	mkdir "$build/image"
 	scratch=$(scratch_dir "$build")
 	# apt downloads as the _apt user, which must be able to enter the chroot.
