@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/vmgenie/vmgenie/internal/instance"
 	"github.com/vmgenie/vmgenie/internal/protocol"
+	"github.com/vmgenie/vmgenie/internal/template"
 	"github.com/vmgenie/vmgenie/internal/transport"
 )
 
@@ -55,13 +55,9 @@ func ProvisionStartedDetails(vmName string) string {
 	return fmt.Sprintf("VM '%s' provisioning started.", vmName)
 }
 
-// templatePattern matches "<os>-<version>": an OS name of lowercase words
-// joined by '-', then a version that starts with a digit.
-var templatePattern = regexp.MustCompile(`^([a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*)-([0-9][a-z0-9._]*)$`)
-
 func checkTemplate(value any) error {
-	if !templatePattern.MatchString(value.(string)) {
-		return fmt.Errorf("invalid template %q: write it as <os>-<version>, such as \"ubuntu-24.04\" or \"debian-12\"", value)
+	if _, _, err := template.ParseName(value.(string)); err != nil {
+		return fmt.Errorf("invalid template %q: write it as <os>-<version>, such as \"ubuntu-24.04\", \"debian-12\" or \"opensuse-tumbleweed-current\"", value)
 	}
 	return nil
 }
@@ -101,17 +97,17 @@ func (s *Server) provisionCommand() protocol.Command {
 }
 
 func (s *Server) handleProvision(ctx context.Context, call *protocol.Call) (any, error) {
-	template := call.Params.String("template")
+	templateName := call.Params.String("template")
 	vmName := call.Params.String("vm_name")
 	if s.opts.Provisioner == nil {
 		return nil, protocol.Errorf(protocol.CodeUnavailable,
 			"cannot provision VM '%s' from template %q: this service has no hypervisor driver (driver %q), so it cannot create VMs; configure a driver and restart the service",
-			vmName, template, s.opts.Driver)
+			vmName, templateName, s.opts.Driver)
 	}
 
-	match := templatePattern.FindStringSubmatch(template)
+	osName, osVersion, _ := template.ParseName(templateName)
 	req := ProvisionRequest{
-		Template: template, OS: match[1], Version: match[2], VMName: vmName,
+		Template: templateName, OS: osName, Version: osVersion, VMName: vmName,
 		Params: call.Params, Caller: call.Peer,
 	}
 	info, err := s.ops.Start("provision", vmName, func(ctx context.Context, progress func(protocol.Progress)) (any, error) {
@@ -123,7 +119,7 @@ func (s *Server) handleProvision(ctx context.Context, call *protocol.Call) (any,
 		return nil, err
 	}
 	s.log.Info("provisioning started", "id", call.ID, "operation_id", info.ID, "vm", vmName,
-		"template", template, "caller", call.Peer.User)
+		"template", templateName, "caller", call.Peer.User)
 
 	if !call.Stream {
 		return map[string]any{
