@@ -12,10 +12,10 @@ import (
 )
 
 // TestServiceUnderSystemd installs vmgenie as a systemd service inside a
-// Debian 12 guest, whose PID 1 is systemd 252, and checks that the unit
-// starts, serves requests on the system socket, logs to its file through
-// the hardening, stops, starts and uninstalls. The guest has no QEMU, so
-// its service runs without a driver.
+// Debian 12 guest, whose PID 1 is systemd 252. The unit must start, serve
+// requests on the system socket, and write its log file despite the
+// hardening. Then it is stopped, started and uninstalled. The guest has no
+// QEMU, so its service runs without a driver.
 func TestServiceUnderSystemd(t *testing.T) {
 	e := newEnv(t, "")
 	e.importImage()
