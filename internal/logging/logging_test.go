@@ -668,6 +668,13 @@ func TestFollowerSeveralRotationsBetweenPolls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.wantFrom > 5 && runtime.GOOS == "windows" {
+				// Lines are lost here only because the open file's name is
+				// freed when it is removed. Whether Windows frees it before
+				// the last handle closes depends on its version and file
+				// system, so the lines read differ.
+				t.Skip("the lost lines depend on the Windows delete semantics")
+			}
 			path := filepath.Join(t.TempDir(), "vmgenie.log")
 			r, err := OpenRotatingFile(path, 5*int64(lineLen), tt.maxFiles, nil)
 			if err != nil {

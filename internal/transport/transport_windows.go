@@ -106,14 +106,16 @@ const (
 )
 
 // allowedGroups lists, in the order checked, the groups whose members may
-// use the service, with their well-known SID types.
+// use the service, with their SIDs, the same as in PipeSDDL. The SIDs are
+// written out because CreateWellKnownSid does not know Hyper-V
+// Administrators on every system (Wine 8.0 rejects it).
 var allowedGroups = []struct {
 	name string
-	sid  windows.WELL_KNOWN_SID_TYPE
+	sid  string
 }{
-	{GroupSystem, windows.WinLocalSystemSid},
-	{GroupAdministrators, windows.WinBuiltinAdministratorsSid},
-	{GroupHyperVAdmins, windows.WinBuiltinHyperVAdminsSid},
+	{GroupSystem, "S-1-5-18"},
+	{GroupAdministrators, "S-1-5-32-544"},
+	{GroupHyperVAdmins, "S-1-5-32-578"},
 }
 
 // handleConn is a connection that exposes its Windows handle, as go-winio's
@@ -200,9 +202,9 @@ func allowedMemberships(primary windows.Token) ([]string, error) {
 
 	var groups []string
 	for _, g := range allowedGroups {
-		sid, err := windows.CreateWellKnownSid(g.sid)
+		sid, err := windows.StringToSid(g.sid)
 		if err != nil {
-			return nil, fmt.Errorf("building the SID of %s failed: %w", g.name, err)
+			return nil, fmt.Errorf("building the SID %s of %s failed: %w", g.sid, g.name, err)
 		}
 		member, err := token.IsMember(sid)
 		if err != nil {
