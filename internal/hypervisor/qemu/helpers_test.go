@@ -64,8 +64,8 @@ func newTestDriver(t *testing.T, root string) *Driver {
 }
 
 // shortTempDir returns a temporary directory with a short path, so that
-// QMP sockets inside it fit the Unix socket path limit whatever the test
-// name; t.TempDir embeds the test name.
+// QMP sockets inside it fit the Unix socket path limit. t.TempDir would
+// embed the test name.
 func shortTempDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "vmg")

@@ -198,8 +198,8 @@ func TestUEFIBoot(t *testing.T) {
 	}
 }
 
-// TestStartMovesTakenPort covers the SSH port race: the recorded port is
-// taken before Start, and a port taken between the check and QEMU's bind.
+// TestStartMovesTakenPort covers both ways the recorded SSH port can be
+// taken: before Start checks it, and between that check and QEMU's bind.
 func TestStartMovesTakenPort(t *testing.T) {
 	requireQEMU(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -211,30 +211,40 @@ func TestStartMovesTakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Delete(context.Background(), vm.ID, hypervisor.DeleteOptions{Force: true}) })
-	m, err := loadMachine(vm.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	taken := listen(t, m.SSHHostPort)
 
-	// Make the pre-check pass, so QEMU itself fails to bind the port and
-	// Start must retry with another one.
-	portIsFree = func(int) bool { return true }
-	t.Cleanup(func() { portIsFree = portFree })
+	startOnTakenPort := func(t *testing.T) {
+		t.Helper()
+		m, err := loadMachine(vm.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken := listen(t, m.SSHHostPort)
+		if err := d.Start(ctx, vm.ID); err != nil {
+			t.Fatalf("Start with the SSH port taken: %v", err)
+		}
+		eps, err := d.Addresses(ctx, vm.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(eps) != 1 || eps[0].Host != "127.0.0.1" || eps[0].Port == taken {
+			t.Errorf("Addresses = %v, want one 127.0.0.1 endpoint off the taken port %d", eps, taken)
+		}
+		if m2, _ := loadMachine(vm.Dir); m2 == nil || m2.SSHHostPort != eps[0].Port {
+			t.Errorf("driver.json does not record the new port %d", eps[0].Port)
+		}
+		if _, err := d.Stop(ctx, vm.ID, hypervisor.StopOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
-	if err := d.Start(ctx, vm.ID); err != nil {
-		t.Fatalf("Start with the SSH port taken: %v", err)
-	}
-	eps, err := d.Addresses(ctx, vm.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(eps) != 1 || eps[0].Host != "127.0.0.1" || eps[0].Port == taken {
-		t.Errorf("Addresses = %v, want one 127.0.0.1 endpoint off the taken port %d", eps, taken)
-	}
-	if m2, _ := loadMachine(vm.Dir); m2 == nil || m2.SSHHostPort != eps[0].Port {
-		t.Errorf("driver.json does not record the new port %d", eps[0].Port)
-	}
+	t.Run("taken before start", startOnTakenPort)
+	t.Run("taken at QEMU bind", func(t *testing.T) {
+		// Make the pre-check pass, so QEMU itself fails to bind the port
+		// and Start must retry with another one.
+		portIsFree = func(int) bool { return true }
+		t.Cleanup(func() { portIsFree = portFree })
+		startOnTakenPort(t)
+	})
 }
 
 func TestStartFixedPortTaken(t *testing.T) {
