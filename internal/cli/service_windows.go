@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vmgenie/vmgenie/internal/config"
 	"github.com/vmgenie/vmgenie/internal/winsvc"
@@ -38,14 +39,16 @@ func (b *windowsBackend) install(ctx context.Context) (string, error) {
 		return "", err
 	}
 	args = append([]string{"serve", "--" + windowsServiceFlag}, args...)
-	if err := winsvc.Install(winsvc.InstallOptions{ExePath: exe, Args: args}); err != nil {
+	warnings, err := winsvc.Install(winsvc.InstallOptions{ExePath: exe, Args: args})
+	if err != nil {
 		return "", err
 	}
 	if err := winsvc.Start(ctx); err != nil {
 		return "", fmt.Errorf("the service was installed but did not start: %w", err)
 	}
-	return fmt.Sprintf("Installed and started %q (service name %s, automatic start). Its log is %s; start, stop and errors also go to the Event Log.",
-		winsvc.DisplayName, winsvc.Name, b.cfg.Log.File), nil
+	msg := fmt.Sprintf("Installed and started %q (service name %s, automatic start). Its log is %s; start, stop and errors also go to the Event Log.",
+		winsvc.DisplayName, winsvc.Name, b.cfg.Log.File)
+	return strings.Join(append([]string{msg}, warnings...), "\n"), nil
 }
 
 func (b *windowsBackend) uninstall(ctx context.Context) error {

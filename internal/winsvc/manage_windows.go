@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -40,17 +41,18 @@ type InstallOptions struct {
 
 // Install registers the service with automatic start, its description and
 // its recovery actions, and registers the Event Log source. On an error it
-// removes what it registered.
-func Install(opts InstallOptions) (err error) {
+// removes what it registered. It returns warnings about settings that the
+// system did not accept while the service works without them.
+func Install(opts InstallOptions) (warnings []string, err error) {
 	m, err := connect()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer m.Disconnect()
 
 	if s, err := m.OpenService(Name); err == nil {
 		s.Close()
-		return fmt.Errorf("service %s is already installed: run \"vmgenie service uninstall\" first to reinstall it", Name)
+		return nil, fmt.Errorf("service %s is already installed: run \"vmgenie service uninstall\" first to reinstall it", Name)
 	}
 
 	s, err := m.CreateService(Name, opts.ExePath, mgr.Config{
@@ -60,7 +62,7 @@ func Install(opts InstallOptions) (err error) {
 		ErrorControl: mgr.ErrorNormal,
 	}, opts.Args...)
 	if err != nil {
-		return fmt.Errorf("create service %s: %w", Name, err)
+		return nil, fmt.Errorf("create service %s: %w", Name, err)
 	}
 	defer s.Close()
 	defer func() {
@@ -72,17 +74,18 @@ func Install(opts InstallOptions) (err error) {
 	}()
 
 	if err := s.SetRecoveryActions(recoveryActions, uint32(recoveryResetPeriod/time.Second)); err != nil {
-		return fmt.Errorf("set recovery actions of service %s: %w", Name, err)
+		return nil, fmt.Errorf("set recovery actions of service %s: %w", Name, err)
 	}
 	// Without this flag the recovery actions run only when the process
 	// dies; with it they also run when the service stops with an error.
+	// Windows has it since Vista; Wine 8.0 rejects it ("Invalid level").
 	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
-		return fmt.Errorf("set recovery on non-crash failures of service %s: %w", Name, err)
+		warnings = append(warnings, fmt.Sprintf("The system did not accept recovery on non-crash failures (%v): the service is restarted only when its process crashes.", err))
 	}
 	if err := installEventSource(); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return warnings, nil
 }
 
 // installEventSource registers the Event Log source, replacing one left by
@@ -240,12 +243,33 @@ func QueryStatus() (Status, error) {
 		return st, fmt.Errorf("query service %s: %w", Name, err)
 	}
 	st.State, st.PID = stateName(status.State), status.ProcessId
-	cfg, err := s.Config()
-	if err != nil {
+	if err := queryBasicConfig(h, &st); err != nil {
 		return st, fmt.Errorf("read the configuration of service %s: %w", Name, err)
 	}
-	st.DisplayName, st.BinaryPath, st.StartType = cfg.DisplayName, cfg.BinaryPathName, startTypeName(cfg.StartType)
 	return st, nil
+}
+
+// queryBasicConfig sets the display name, command line and start type from
+// QueryServiceConfig. mgr's Service.Config also asks QueryServiceConfig2
+// for the description and more, which Wine 8.0 rejects, and status needs
+// none of that.
+func queryBasicConfig(h windows.Handle, st *Status) error {
+	size := uint32(1024)
+	for {
+		buf := make([]byte, size)
+		cfg := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&buf[0]))
+		err := windows.QueryServiceConfig(h, cfg, size, &size)
+		if errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) && size > uint32(len(buf)) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		st.DisplayName = windows.UTF16PtrToString(cfg.DisplayName)
+		st.BinaryPath = windows.UTF16PtrToString(cfg.BinaryPathName)
+		st.StartType = startTypeName(cfg.StartType)
+		return nil
+	}
 }
 
 // connect opens the service control manager with the rights to change
