@@ -24,5 +24,11 @@ rm -rf "$wintest"
 echo "== PowerShell scripts parse (tree-sitter-powershell)"
 (cd tools/psparse && npm ci --no-audit --no-fund) && node tools/psparse/check.js internal/hypervisor/hyperv/scripts/*.ps1
 
-echo "== go test"
-go test -count=1 -timeout 60m ./...
+# Packages that boot VMs run one at a time, so that their TCG guests do not
+# compete with each other for the CPU.
+vm_packages=(./internal/testimage ./internal/hypervisor/qemu ./internal/e2e)
+echo "== go test (unit, integration and real tools)"
+mapfile -t other < <(go list ./... | grep -v -e '/internal/testimage$' -e '/internal/hypervisor/qemu$' -e '/internal/e2e$')
+go test -count=1 -timeout 30m "${other[@]}"
+echo "== go test (real VMs under QEMU)"
+go test -count=1 -p 1 -timeout 60m "${vm_packages[@]}"
