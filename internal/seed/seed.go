@@ -19,9 +19,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/vmgenie/vmgenie/internal/atomicfile"
 	"github.com/vmgenie/vmgenie/internal/iso9660"
 )
 
@@ -135,34 +135,8 @@ func (s *Seed) Image() ([]byte, error) {
 // WriteFile writes the image to path atomically: to a temporary file in
 // the same directory, synced, then renamed over path. On error no file is
 // left behind and an existing file at path is unchanged.
-func (s *Seed) WriteFile(path string, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("create seed image in %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := s.Write(tmp); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("set mode of %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)
-	}
-	return syncDir(dir)
+func (s *Seed) WriteFile(path string, perm os.FileMode) error {
+	return atomicfile.Write(path, perm, s.Write)
 }
 
 // File returns the content of the seed file with the given image path.
