@@ -77,6 +77,9 @@ func newDriver(cfg *config.Config, root string, log *slog.Logger) (hypervisor.Dr
 		}
 	}
 	switch name {
+	case "none":
+		log.Info("no hypervisor driver: the configuration sets driver none, so VM commands answer unavailable")
+		return nil, nil
 	case "qemu":
 		d, err := qemu.New(qemu.Config{Root: root, Accel: qemu.Accel(cfg.QEMU.Accel), Logger: log})
 		if err != nil {
@@ -103,7 +106,7 @@ func newDriver(cfg *config.Config, root string, log *slog.Logger) (hypervisor.Dr
 		}
 		return d, nil
 	}
-	return nil, fmt.Errorf("unknown driver %q: use auto, qemu or hyperv", cfg.Driver)
+	return nil, fmt.Errorf("unknown driver %q: use auto, qemu, hyperv or none", cfg.Driver)
 }
 
 // newHyperVDriver starts the PowerShell host and checks that Hyper-V can be

@@ -137,7 +137,7 @@ func TestServeRejectsInvalidConfig(t *testing.T) {
 	}
 	for _, want := range []string{
 		"invalid config file " + configPath + ": 2 problems:",
-		`invalid driver "vmware": use auto, qemu or hyperv`,
+		`invalid driver "vmware": use auto, qemu, hyperv or none`,
 		`unknown key "limits.max_conections": did you mean "limits.max_connections"?`,
 	} {
 		if !strings.Contains(errOut, want) {

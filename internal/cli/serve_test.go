@@ -44,11 +44,18 @@ func startServe(t *testing.T, extraArgs ...string) (string, *lockedBuffer) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "s.sock")
+	// A config of the test's own keeps the service out of the user's data
+	// directory and without a hypervisor, whatever the machine has.
+	config := filepath.Join(dir, "config.yml")
+	configText := "data_dir: " + filepath.Join(dir, "data") + "\nlog:\n  file: " + filepath.Join(dir, "vmgenie.log") + "\ndriver: none\n"
+	if err := os.WriteFile(config, []byte(configText), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	logs := &lockedBuffer{}
 	a := &app{stdin: strings.NewReader(""), stdout: logs, stderr: logs}
 	root := newRootCommand(a)
-	root.SetArgs(append([]string{"serve", "--user", "--socket", path}, extraArgs...))
+	root.SetArgs(append([]string{"serve", "--user", "--config", config, "--socket", path}, extraArgs...))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()

@@ -24,7 +24,7 @@ import (
 const EnvConfig = "VMGENIE_CONFIG"
 
 // Drivers lists the values of the driver key.
-var Drivers = []string{"auto", "qemu", "hyperv"}
+var Drivers = []string{"auto", "qemu", "hyperv", "none"}
 
 // Accelerators lists the values of the qemu.accel key.
 var Accelerators = []string{"auto", "kvm", "hvf", "tcg"}

@@ -381,7 +381,7 @@ func TestParseErrors(t *testing.T) {
 		{"string is an integer", "linux", "group: 1000\n",
 			[]string{`1:8: group must be a string, found the integer 1000: quote it, as in group: "1000"`}},
 		{"string is a boolean", "linux", "driver: yes\n",
-			[]string{`1:9: invalid driver "yes": use auto, qemu or hyperv`}},
+			[]string{`1:9: invalid driver "yes": use auto, qemu, hyperv or none`}},
 		{"string is a real boolean", "linux", "driver: true\n",
 			[]string{`1:9: driver must be a string, found the boolean true`}},
 		{"integer is a string", "linux", "limits:\n  max_connections: lots\n",
@@ -449,7 +449,7 @@ func TestParseErrors(t *testing.T) {
 		{"too many log files", "linux", "log:\n  max_files: 101\n",
 			[]string{`2:14: log.max_files must be between 0 and 100, found 101`}},
 		{"bad driver", "linux", "driver: vmware\n",
-			[]string{`1:9: invalid driver "vmware": use auto, qemu or hyperv`}},
+			[]string{`1:9: invalid driver "vmware": use auto, qemu, hyperv or none`}},
 		{"hyperv off windows", "linux", "driver: hyperv\n",
 			[]string{`1:9: driver hyperv runs only on Windows: use qemu or auto on linux`}},
 		{"zero ssh timeout", "linux", "provision:\n  ssh_timeout: 0s\n",
@@ -548,7 +548,7 @@ limits: {}
 
 func TestErrorSingleProblemOnOneLine(t *testing.T) {
 	_, err := parse([]byte("driver: x\n"), "one.yml", platform{goos: "linux", getenv: envMap(nil)})
-	want := `invalid config file one.yml: line 1, column 9: invalid driver "x": use auto, qemu or hyperv`
+	want := `invalid config file one.yml: line 1, column 9: invalid driver "x": use auto, qemu, hyperv or none`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}

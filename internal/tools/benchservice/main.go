@@ -173,9 +173,18 @@ func startServer(cfg config, dir string, index int, name string, maxConnections 
 	}
 	defer logFile.Close()
 
+	// A config of its own keeps the server out of the user's data directory
+	// and without a hypervisor driver, which status does not need.
+	configPath := filepath.Join(dir, fmt.Sprintf("s%d.yml", index))
+	configText := fmt.Sprintf("data_dir: %s\nlog:\n  file: %s\ndriver: none\n",
+		filepath.Join(dir, fmt.Sprintf("data%d", index)), filepath.Join(dir, fmt.Sprintf("s%d.service.log", index)))
+	if err := os.WriteFile(configPath, []byte(configText), 0o600); err != nil {
+		return nil, err
+	}
+
 	// The request log stays at level info, as in production, so its cost
 	// is part of the measurement.
-	cmd := exec.Command(binary, "serve", "--user", "--socket", address,
+	cmd := exec.Command(binary, "serve", "--user", "--config", configPath, "--socket", address,
 		"--max-connections", strconv.Itoa(maxConnections), "--log-level", "info")
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
