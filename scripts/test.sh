@@ -21,6 +21,9 @@ wintest=$(mktemp -d)
 GOOS=windows go test -c -o "$wintest" ./internal/hypervisor/hyperv/...
 rm -rf "$wintest"
 
+echo "== Windows tests under Wine"
+scripts/test-windows.sh
+
 echo "== PowerShell scripts parse (tree-sitter-powershell)"
 (cd tools/psparse && npm ci --no-audit --no-fund) && node tools/psparse/check.js internal/hypervisor/hyperv/scripts/*.ps1
 
