@@ -76,6 +76,12 @@ func (a *app) setupServe(cmd *cobra.Command, flags *serveFlags, console io.Write
 	}
 	logger.Info("configuration loaded", "config_file", source, "data_dir", cfg.DataDir,
 		"log_file", cfg.Log.File, "driver", cfg.Driver, "user_mode", cfg.UserMode)
+	// The service writes private keys into the data directory, so it
+	// secures it before it serves, also when "service install" did not run.
+	if _, err := secureDataDirs(cfg, logger.Logger); err != nil {
+		logger.Close()
+		return nil, err
+	}
 	return logger, nil
 }
 

@@ -39,6 +39,10 @@ func (b *windowsBackend) install(ctx context.Context) (string, error) {
 		return "", err
 	}
 	args = append([]string{"serve", "--" + windowsServiceFlag}, args...)
+	secured, err := secureDataDirs(b.cfg, b.a.log())
+	if err != nil {
+		return "", err
+	}
 	warnings, err := winsvc.Install(winsvc.InstallOptions{ExePath: exe, Args: args})
 	if err != nil {
 		return "", err
@@ -48,6 +52,9 @@ func (b *windowsBackend) install(ctx context.Context) (string, error) {
 	}
 	msg := fmt.Sprintf("Installed and started %q (service name %s, automatic start). Its log is %s; start, stop and errors also go to the Event Log.",
 		winsvc.DisplayName, winsvc.Name, b.cfg.Log.File)
+	for _, dir := range secured {
+		msg += fmt.Sprintf("\n%s is now readable by SYSTEM, Administrators and Hyper-V Administrators only.", dir)
+	}
 	return strings.Join(append([]string{msg}, warnings...), "\n"), nil
 }
 
