@@ -107,8 +107,13 @@ paused one resumed first. Arguments after -- go to ssh.`,
 			if err != nil {
 				return err
 			}
+			keyPath, removeKey, err := sshClientKey(info.Name, info.PrivateKeyPath)
+			if err != nil {
+				return err
+			}
+			defer removeKey()
 			sshArgs := []string{
-				"-i", info.PrivateKeyPath, "-p", strconv.Itoa(info.Port),
+				"-i", keyPath, "-p", strconv.Itoa(info.Port),
 				"-o", "IdentitiesOnly=yes",
 				"-o", "UserKnownHostsFile=" + info.KnownHostsPath,
 				"-o", "StrictHostKeyChecking=yes",
