@@ -7,7 +7,7 @@
 # (wineboot takes about 10 s) and cached under
 # ${XDG_CACHE_HOME:-~/.cache}/vmgenie-test/wine, keyed by the Wine version
 # and the shim's source, because a rerun must not see the services and files
-# of the previous one.
+# of the previous one. GO_TEST_FLAGS adds flags to go test, such as -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -53,7 +53,7 @@ GOOS=windows go build -o "$work/vmgenie.exe" ./cmd/vmgenie
 VMGENIE_TEST_EXE=$(winepath -w "$work/vmgenie.exe")
 export VMGENIE_TEST_EXE
 
-run=(go test -count=1 -p 1 -timeout 10m -exec "$root/scripts/wine-exec.sh")
+run=(go test -count=1 -p 1 -timeout 10m ${GO_TEST_FLAGS:-} -exec "$root/scripts/wine-exec.sh")
 status=0
 echo "== go test under Wine: transport, client, winacl, winsvc"
 "${run[@]}" ./internal/transport ./internal/client ./internal/winacl ./internal/winsvc || status=1
