@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/vmgenie/vmgenie/internal/hypervisor/hyperv"
 	"github.com/vmgenie/vmgenie/internal/image"
 	"github.com/vmgenie/vmgenie/internal/protocol"
 	"github.com/vmgenie/vmgenie/internal/seed"
@@ -162,7 +163,7 @@ func (a *API) handleImageList(context.Context, *protocol.Call) (any, error) {
 	return map[string]any{"images": list}, nil
 }
 
-func (a *API) handleImageImport(_ context.Context, call *protocol.Call) (any, error) {
+func (a *API) handleImageImport(ctx context.Context, call *protocol.Call) (any, error) {
 	p := call.Params
 	for _, field := range []string{"file", "kernel", "initrd"} {
 		if v := p.String(field); v != "" && !filepath.IsAbs(v) {
@@ -178,6 +179,7 @@ func (a *API) handleImageImport(_ context.Context, call *protocol.Call) (any, er
 	img, err := a.cfg.Images.Import(image.ImportOptions{
 		Name: name, File: p.String("file"), OS: p.String("os"), Version: p.String("version"),
 		Kernel: p.String("kernel"), Initrd: p.String("initrd"), Cmdline: p.String("cmdline"), Firmware: p.String("firmware"),
+		Convert: a.convertForDriver(ctx),
 	})
 	if err != nil {
 		a.log.Error("image import failed", "id", call.ID, "image", name, "error", err)
@@ -199,4 +201,23 @@ func (a *API) handleImageRemove(_ context.Context, call *protocol.Call) (any, er
 		return nil, protocolError(err)
 	}
 	return map[string]any{"details": fmt.Sprintf("Image '%s' removed.", name)}, nil
+}
+
+// convertForDriver returns the disk conversion the driver needs at import:
+// Hyper-V boots only VHDX and VHD, so qcow2 and raw images become dynamic
+// VHDX files. Other drivers take the file as it is.
+func (a *API) convertForDriver(ctx context.Context) func(src, format, dir string) (string, string, error) {
+	if a.cfg.Driver == nil || a.cfg.Driver.Name() != "hyperv" {
+		return nil
+	}
+	return func(src, format, dir string) (string, string, error) {
+		prepared, err := hyperv.PrepareBaseImage(ctx, hyperv.PrepareOptions{Source: src, Format: format, OutputDir: dir, Logger: a.log})
+		if err != nil {
+			return "", "", err
+		}
+		if !prepared.Converted {
+			return src, format, nil
+		}
+		return prepared.Path, prepared.Format, nil
+	}
 }

@@ -84,6 +84,11 @@ type ImportOptions struct {
 	Cmdline string
 	// Firmware is "bios" (the default) or "uefi".
 	Firmware string
+	// Convert, when set, turns the disk into a format the hypervisor can
+	// use, such as VHDX for Hyper-V. It writes the new file into dir and
+	// returns its path and format, or returns src and format unchanged to
+	// keep the file as it is.
+	Convert func(src, format, dir string) (path, newFormat string, err error)
 }
 
 // Import copies a disk image (and its kernel and initrd) into the store.
@@ -121,16 +126,36 @@ func (s *Store) Import(opts ImportOptions) (*Image, error) {
 	}
 	defer os.RemoveAll(tmp) // after the rename below this is a no-op
 
+	source := opts.File
+	if opts.Convert != nil {
+		if source, format, err = opts.Convert(opts.File, format, tmp); err != nil {
+			return nil, fmt.Errorf("image %q: %w", opts.Name, err)
+		}
+	}
 	img := &Image{
 		Name: opts.Name, OS: opts.OS, Version: opts.Version, Format: format,
 		Disk: "disk." + extension(format), Cmdline: opts.Cmdline, Firmware: opts.Firmware,
 		Source: absOrSame(opts.File), ImportedAt: time.Now().UTC().Truncate(time.Second),
 	}
-	size, err := copySparse(opts.File, filepath.Join(tmp, img.Disk))
-	if err != nil {
-		return nil, err
+	disk := filepath.Join(tmp, img.Disk)
+	if source == opts.File {
+		if img.SizeBytes, err = copySparse(source, disk); err != nil {
+			return nil, err
+		}
+	} else {
+		// The converted file is already in the import directory.
+		if err := os.Rename(source, disk); err != nil {
+			return nil, fmt.Errorf("image %q: move the converted disk: %w", opts.Name, err)
+		}
+		info, err := os.Stat(disk)
+		if err != nil {
+			return nil, fmt.Errorf("image %q: %w", opts.Name, err)
+		}
+		img.SizeBytes = info.Size()
+		if err := os.Chmod(disk, 0o444); err != nil {
+			return nil, fmt.Errorf("image %q: make the converted disk read-only: %w", opts.Name, err)
+		}
 	}
-	img.SizeBytes = size
 	if direct {
 		img.Kernel, img.Initrd = "vmlinuz", "initrd.img"
 		if _, err := copySparse(opts.Kernel, filepath.Join(tmp, img.Kernel)); err != nil {

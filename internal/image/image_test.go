@@ -182,3 +182,54 @@ func TestFindByOSAndRemove(t *testing.T) {
 		t.Errorf("Get after Remove = %v, want ErrNotFound", err)
 	}
 }
+
+func TestImportConvertMovesConvertedDisk(t *testing.T) {
+	diskPath := writeFile(t, t.TempDir(), "disk.qcow2", append([]byte("QFI\xfb"), make([]byte, 100)...))
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotFormat string
+	convert := func(src, format, dir string) (string, string, error) {
+		gotFormat = format
+		out := filepath.Join(dir, "converted.vhdx")
+		return out, FormatVHDX, os.WriteFile(out, []byte("vhdxfile-converted"), 0o644)
+	}
+	img, err := s.Import(ImportOptions{Name: "conv", File: diskPath, OS: "debian", Version: "12", Convert: convert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotFormat != FormatQCOW2 {
+		t.Errorf("Convert got format %q, want qcow2", gotFormat)
+	}
+	if img.Format != FormatVHDX || filepath.Base(img.Disk) != "disk.vhdx" {
+		t.Errorf("image = %+v, want a vhdx disk named disk.vhdx", img)
+	}
+	if data, _ := os.ReadFile(img.Disk); string(data) != "vhdxfile-converted" {
+		t.Errorf("disk content = %q, want the converted file", data)
+	}
+	if img.SizeBytes != int64(len("vhdxfile-converted")) {
+		t.Errorf("SizeBytes = %d", img.SizeBytes)
+	}
+}
+
+func TestImportConvertFailureLeavesNothing(t *testing.T) {
+	diskPath := writeFile(t, t.TempDir(), "disk.raw", []byte("disk"))
+	dataDir := t.TempDir()
+	s, err := Open(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	convert := func(src, format, dir string) (string, string, error) {
+		_ = os.WriteFile(filepath.Join(dir, "half.vhdx"), []byte("x"), 0o644)
+		return "", "", errors.New("qemu-img convert failed")
+	}
+	_, err = s.Import(ImportOptions{Name: "conv", File: diskPath, OS: "debian", Version: "12", Convert: convert})
+	if err == nil || !strings.Contains(err.Error(), "qemu-img convert failed") {
+		t.Fatalf("err = %v, want the convert error", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dataDir, "images"))
+	if len(entries) != 0 {
+		t.Errorf("images directory has %d entries after a failed convert, want 0", len(entries))
+	}
+}
