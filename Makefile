@@ -18,4 +18,4 @@ bench-service:
 	scripts/bench-service.sh
 
 clean:
-	rm -rf bin
+	rm -f bin/vmgenie bin/vmgenie.exe

@@ -26,6 +26,12 @@ scripts/test-windows.sh
 
 echo "== PowerShell scripts parse (tree-sitter-powershell)"
 (cd tools/psparse && npm ci --no-audit --no-fund) && node tools/psparse/check.js internal/hypervisor/hyperv/scripts/*.ps1
+windows_ps=(powershell/VmGenie/VmGenie.psm1 powershell/VmGenie/VmGenie.psd1 bin/*.ps1)
+node tools/psparse/check.js "${windows_ps[@]}"
+echo "== VmGenie module and Windows scripts: PowerShell 5.1 syntax, manifest and cmdlet rules"
+node tools/psparse/compat.js "${windows_ps[@]}"
+node tools/psparse/module.js powershell/VmGenie/VmGenie.psd1 Invoke-VmGenie Get-GenieStatus Get-GenieVm \
+	New-GenieVm Start-GenieVm Stop-GenieVm Suspend-GenieVm Resume-GenieVm Remove-GenieVm Connect-GenieVm Get-GenieTemplate
 
 # Packages that boot VMs run one at a time, so that their TCG guests do not
 # compete with each other for the CPU.
