@@ -1,9 +1,8 @@
 // Package powershell_test checks the VmGenie PowerShell module against the
 // service it talks to. No PowerShell runs here, so these tests hold the
-// module's text to the service's command schemas and response types:
-// every command and parameter that the module sends must exist in the
-// service, and every response field that it reads must be one that the
-// service writes. The request lines themselves, in the form that
+// module's text to the service's command schemas and response types. Every
+// command and parameter that the module sends must exist in the service.
+// Every response field that it reads must be one that the service writes. The request lines themselves, in the form that
 // ConvertTo-Json writes them, are sent over a real pipe by
 // TestPipeRequestsOfPowerShell in internal/service.
 package powershell_test

@@ -147,7 +147,7 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Errorf("service status = %+v, want windows, installed, running", cliStatus)
 	}
 
-	// sc.exe, the system's own tool, sees it too.
+	// sc.exe, the system's own tool, reports the same state.
 	scOut, err := exec.Command("sc.exe", "query", Name).CombinedOutput()
 	if err != nil {
 		t.Errorf("sc query %s: %v\n%s", Name, err, scOut)
@@ -189,7 +189,7 @@ func TestServiceLifecycle(t *testing.T) {
 
 // checkServes calls the running service through its pipe: status from the
 // CLI and the client, and provision, which a service with driver none
-// answers with unavailable.
+// rejects with code unavailable.
 func (l *lifecycle) checkServes(pid uint32) {
 	t := l.t
 	t.Helper()

@@ -313,10 +313,13 @@ function ConvertTo-GenieObject {
         return $object
     }
     if ($InputObject -is [System.Array]) {
-        $items = foreach ($item in $InputObject) {
-            ConvertTo-GenieObject -InputObject $item
+        # A list, because @() around the output of an empty foreach would
+        # make an array of one $null.
+        $items = New-Object System.Collections.Generic.List[object]
+        foreach ($item in $InputObject) {
+            $items.Add((ConvertTo-GenieObject -InputObject $item))
         }
-        return , @($items)
+        return , $items.ToArray()
     }
     return $InputObject
 }
