@@ -22,15 +22,15 @@ import (
 	"github.com/vmgenie/vmgenie/internal/template"
 )
 
-// Config is what the commands work with.
+// Config holds the stores, driver and settings the commands use.
 type Config struct {
 	Store  *instance.Store
 	Images *image.Store
 	// TemplateDir is the on-disk template directory that adds to or
 	// overrides the embedded catalog; empty means embedded only.
 	TemplateDir string
-	// Driver is nil when the service runs without a hypervisor: then the
-	// template, seed and image commands work and the VM commands answer
+	// Driver is nil when the service runs without a hypervisor. Then the
+	// template, seed and image commands work and the VM commands return
 	// unavailable.
 	Driver hypervisor.Driver
 	Logger *slog.Logger

@@ -23,7 +23,8 @@ type VMInfo struct {
 	Dir string `json:"dir"`
 }
 
-// SSHInfo is what a client needs to open SSH to an instance itself.
+// SSHInfo is the user, address and key paths a client needs to open SSH
+// to an instance itself.
 type SSHInfo struct {
 	Name           string `json:"name"`
 	User           string `json:"user"`

@@ -78,7 +78,7 @@ func newDriver(cfg *config.Config, root string, log *slog.Logger) (hypervisor.Dr
 	}
 	switch name {
 	case "none":
-		log.Info("no hypervisor driver: the configuration sets driver none, so VM commands answer unavailable")
+		log.Info("no hypervisor driver: the configuration sets driver none, so VM commands return unavailable")
 		return nil, nil
 	case "qemu":
 		d, err := qemu.New(qemu.Config{Root: root, Accel: qemu.Accel(cfg.QEMU.Accel), Logger: log})
@@ -111,7 +111,7 @@ func newDriver(cfg *config.Config, root string, log *slog.Logger) (hypervisor.Dr
 
 // newHyperVDriver starts the PowerShell host and checks that Hyper-V can be
 // used: the module is present, vmms runs and the service has the rights.
-// Off Windows it fails with an error that says so.
+// Off Windows it returns an error that names the platform.
 func newHyperVDriver(root string, log *slog.Logger) (hypervisor.Driver, error) {
 	host, err := hyperv.NewPowerShellHost(log)
 	if err != nil {

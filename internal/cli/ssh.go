@@ -19,8 +19,8 @@ import (
 	"github.com/vmgenie/vmgenie/internal/hypervisor"
 )
 
-// sshReady makes sure the VM runs and its SSH server answers, and returns
-// how to reach it. It starts a VM that is off and resumes a paused one.
+// sshReady makes sure the VM runs and its SSH server accepts connections,
+// and returns how to reach it. It starts a VM that is off and resumes a paused one.
 func sshReady(ctx context.Context, a *app, target serviceFlags, name string, timeout time.Duration) (api.SSHInfo, guest.Target, error) {
 	var info api.SSHInfo
 	if err := callService(ctx, target, "vm.ssh_info", map[string]any{"name": name}, &info); err != nil {
@@ -60,8 +60,8 @@ func sshReady(ctx context.Context, a *app, target serviceFlags, name string, tim
 		Name: name, Address: hypervisor.Endpoint{Host: info.Host, Port: info.Port}.String(),
 		User: info.User, Signer: signer, HostKey: hostKey,
 	}
-	// Probe with a short first try, and say that we wait only when the
-	// guest is still booting.
+	// Try once first, and print that we wait only when the guest is still
+	// booting.
 	client, err := guest.Dial(ctx, gt)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "Waiting for SSH on %s (%s)...\n", name, gt.Address)

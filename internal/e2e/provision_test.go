@@ -168,7 +168,7 @@ func TestProvisionFailuresLeaveNothing(t *testing.T) {
 	t.Run("guest that never answers SSH", func(t *testing.T) {
 		start := time.Now()
 		_, stderr, err := e.run("provision", "nossh", "--os", "debian", "--version", "12", "--ssh-timeout", "3s")
-		if err == nil || !strings.Contains(stderr, "did not answer within 3s") || !strings.Contains(stderr, "serial.log") {
+		if err == nil || !strings.Contains(stderr, "did not respond within 3s") || !strings.Contains(stderr, "serial.log") {
 			t.Errorf("err %v, stderr %q; want a timeout naming serial.log", err, stderr)
 		}
 		if !strings.Contains(stderr, "timeout") {

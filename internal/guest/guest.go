@@ -88,7 +88,7 @@ func WaitSSH(ctx context.Context, t Target, timeout time.Duration, log *slog.Log
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, &TimeoutError{fmt.Sprintf("SSH on %s did not answer within %s (last error: %v); see %s", t.Address, timeout, lastErr, t.SerialLog)}
+				return nil, &TimeoutError{fmt.Sprintf("SSH on %s did not respond within %s (last error: %v); see %s", t.Address, timeout, lastErr, t.SerialLog)}
 			}
 			return nil, ctx.Err()
 		case <-time.After(PollInterval):

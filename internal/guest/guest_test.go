@@ -169,7 +169,7 @@ func TestWaitSSHTimeoutNamesSerialLog(t *testing.T) {
 	if err == nil {
 		t.Fatal("WaitSSH succeeded with nothing listening")
 	}
-	for _, want := range []string{"did not answer within 300ms", "/data/cloud/demo/serial.log"} {
+	for _, want := range []string{"did not respond within 300ms", "/data/cloud/demo/serial.log"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %q, want it to contain %q", err, want)
 		}

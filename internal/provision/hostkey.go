@@ -21,7 +21,7 @@ const KnownHostsFile = "known_hosts"
 // hostKeyCloudConfig returns a cloud-config part that installs key as the
 // guest's ed25519 SSH host key (cloud-init's ssh_keys). vmgenie generates
 // the key, so it checks the guest's identity on the first connection
-// instead of trusting whatever answers on the port.
+// instead of trusting whatever listens on the port.
 func hostKeyCloudConfig(key ed25519.PrivateKey) ([]byte, error) {
 	block, err := ssh.MarshalPrivateKey(key, "")
 	if err != nil {

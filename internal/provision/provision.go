@@ -34,7 +34,7 @@ const (
 	DefaultCloudInitTimeout = 10 * time.Minute
 )
 
-// Config is what a Provisioner works with.
+// Config holds the stores, catalog and driver a Provisioner uses.
 type Config struct {
 	Store  *instance.Store
 	Images *image.Store

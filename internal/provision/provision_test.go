@@ -80,7 +80,7 @@ func (d *fakeDriver) Addresses(context.Context, string) ([]hypervisor.Endpoint, 
 	return []hypervisor.Endpoint{{Host: "127.0.0.1", Port: d.port}}, nil
 }
 func (d *fakeDriver) SwapISO(context.Context, string, string) error { return nil }
-func (d *fakeDriver) List(context.Context) ([]hypervisor.VM, error)  { return nil, nil }
+func (d *fakeDriver) List(context.Context) ([]hypervisor.VM, error) { return nil, nil }
 
 type fixture struct {
 	p      *Provisioner

@@ -12,11 +12,11 @@ import (
 // run in reverse order when a later step fails or the work is canceled.
 type step struct {
 	stage   string // machine-readable name reported in progress
-	message string // what the step does, for people
+	message string // description of the step, for people
 	percent int    // progress when the step starts
 	run     func(ctx context.Context) error
 	// undo removes what run made. It is registered only after run
-	// succeeded, so it never sees a half-done step; a run that fails must
+	// succeeded, so it never gets a half-done step. A run that fails must
 	// clean up after itself.
 	undo func(ctx context.Context) error
 }
