@@ -92,7 +92,10 @@ function Test-HyperVFeature {
         $features = @(Get-WindowsFeature -Name 'Hyper-V', 'Hyper-V-PowerShell')
         $missing = @($features | Where-Object { -not $_.Installed })
     } else {
-        $features = @(Get-WindowsOptionalFeature -Online -FeatureName 'Microsoft-Hyper-V', 'Microsoft-Hyper-V-Management-PowerShell')
+        # Get-WindowsOptionalFeature takes one -FeatureName at a time.
+        $features = @('Microsoft-Hyper-V', 'Microsoft-Hyper-V-Management-PowerShell' | ForEach-Object {
+                Get-WindowsOptionalFeature -Online -FeatureName $_
+            })
         $missing = @($features | Where-Object { $_.State -ne 'Enabled' })
     }
     if ($missing.Count -eq 0) {
@@ -160,7 +163,7 @@ function Get-Binary {
         Write-Step "Building vmgenie.exe with $($go.Source)"
         Push-Location -LiteralPath $SourceRoot
         try {
-            & $go.Source build -o $output ./cmd/vmgenie
+            & $go.Source build -o $output ./cmd/vmgenie | Out-Host
             if ($LASTEXITCODE -ne 0) {
                 Stop-Install "go build failed with exit code $LASTEXITCODE."
             }
@@ -195,11 +198,12 @@ function Get-ModuleSource {
     return $null
 }
 
-# Runs the installed vmgenie.exe and returns its exit code.
+# Runs the installed vmgenie.exe, shows its output, and returns its exit
+# code. Out-Host keeps the output out of the return value.
 function Invoke-Installed {
     param([string[]] $Arguments)
 
-    & (Join-Path $InstallDir 'vmgenie.exe') @Arguments
+    & (Join-Path $InstallDir 'vmgenie.exe') @Arguments | Out-Host
     return $LASTEXITCODE
 }
 

@@ -49,9 +49,10 @@ $arguments = @('status', '-o', 'json')
 if (-not [string]::IsNullOrEmpty($Pipe)) {
     $arguments += @('--socket', $Pipe)
 }
-$output = & $exePath @arguments 2>&1
+# vmgenie.exe writes its errors to stderr, which stays on the console.
+$output = & $exePath @arguments
 if ($LASTEXITCODE -ne 0) {
-    Write-Output "vmgenie is down: the service is running but did not answer on its pipe: $output"
+    Write-Output 'vmgenie is down: the service is running but did not answer on its pipe (see the message above).'
     exit 1
 }
 $status = ($output -join "`n") | ConvertFrom-Json
