@@ -1,7 +1,7 @@
 /*
  * bcryptprimitives.dll for Wine 8.0, which lacks it. Go's Windows runtime
- * (since Go 1.24) loads ProcessPrng from this DLL at start and aborts when
- * it is missing. This test-only stand-in fills the buffer from
+ * loads ProcessPrng from this DLL at start and aborts when it is missing
+ * (loadOptionalSyscalls in runtime/os_windows.go of Go 1.26). This test-only stand-in fills the buffer from
  * BCryptGenRandom with the system RNG, which Wine implements.
  *
  * Built and installed into the test WINEPREFIX by scripts/test-windows.sh.
