@@ -23,12 +23,14 @@ shim_source=tools/wineshim/bcryptprimitives.c
 wine_version=$(wine --version)
 shim_hash=$(sha256sum "$shim_source" | cut -c1-12)
 cache_key=$(printf '%s-%s' "$wine_version" "$shim_hash" | tr -c 'A-Za-z0-9.\n-' '_')
-cache_dir=${XDG_CACHE_HOME:-$HOME/.cache}/vmgenie-test/wine/$cache_key
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/vmgenie-test/wine
+cache_dir=$cache_root/$cache_key
 base_prefix=$cache_dir/prefix
 
 if [ ! -f "$cache_dir/ready" ]; then
 	echo "== building the Wine prefix ($wine_version) in $cache_dir"
-	rm -rf "$cache_dir"
+	# A prefix is about 700 MB; those of other Wine versions or shims go.
+	rm -rf "$cache_root"
 	mkdir -p "$cache_dir"
 	WINEPREFIX=$base_prefix wine wineboot -i >/dev/null 2>&1
 	x86_64-w64-mingw32-gcc -shared -O2 -Wall -Wextra -Werror \
