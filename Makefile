@@ -1,6 +1,6 @@
 # The README's quick start uses "make demo" and "make test".
 
-.PHONY: build test demo bench bench-service clean
+.PHONY: build test demo bench bench-service bench-provision clean
 
 build:
 	go build -o bin/vmgenie ./cmd/vmgenie
@@ -16,6 +16,9 @@ bench:
 
 bench-service:
 	scripts/bench-service.sh
+
+bench-provision:
+	scripts/bench-provision.sh
 
 clean:
 	rm -f bin/vmgenie bin/vmgenie.exe
