@@ -141,10 +141,10 @@ func protocolError(err error) error {
 	}
 	code := protocol.CodeInternal
 	switch {
-	case errors.Is(err, provision.ErrInvalid):
+	case errors.Is(err, provision.ErrInvalid), errors.Is(err, image.ErrInvalid), errors.Is(err, hypervisor.ErrInvalidSpec):
 		code = protocol.CodeInvalidParameter
 	case errors.Is(err, provision.ErrNotFound), errors.Is(err, instance.ErrNotFound),
-		errors.Is(err, image.ErrNotFound), errors.Is(err, hypervisor.ErrNotFound):
+		errors.Is(err, image.ErrNotFound), errors.Is(err, hypervisor.ErrNotFound), errors.Is(err, fs.ErrNotExist):
 		code = protocol.CodeNotFound
 	case errors.Is(err, provision.ErrConflict), errors.Is(err, instance.ErrConflict),
 		errors.Is(err, image.ErrConflict), errors.Is(err, hypervisor.ErrConflict),

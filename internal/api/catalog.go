@@ -2,12 +2,16 @@ package api
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strings"
 	"encoding/base64"
 	"fmt"
 	"path/filepath"
 
 	"github.com/vmgenie/vmgenie/internal/hypervisor/hyperv"
 	"github.com/vmgenie/vmgenie/internal/image"
+	"github.com/vmgenie/vmgenie/internal/instance"
 	"github.com/vmgenie/vmgenie/internal/protocol"
 	"github.com/vmgenie/vmgenie/internal/seed"
 	"github.com/vmgenie/vmgenie/internal/template"
@@ -135,7 +139,7 @@ func (a *API) handleSeedBuild(_ context.Context, call *protocol.Call) (any, erro
 }
 
 func (a *API) imageCommands() []protocol.Command {
-	nameParam := protocol.Param{Name: "name", Type: protocol.TypeString, Required: true, Check: checkName, Description: "the image's name, such as \"debian-12\""}
+	nameParam := protocol.Param{Name: "name", Type: protocol.TypeString, Required: true, Check: checkImageName, Description: "the image's name, such as \"debian-12\""}
 	return []protocol.Command{
 		{Name: "image.list", Summary: "List the base images.", Handler: a.handleImageList},
 		{Name: "image.import", Summary: "Copy a local disk image (qcow2, raw, vhdx or vhd) into the service's image store.",
@@ -171,6 +175,10 @@ func (a *API) handleImageImport(ctx context.Context, call *protocol.Call) (any, 
 		}
 	}
 	name := p.String("name")
+	if catalog, err := a.catalog(); err == nil && !slices.Contains(catalog.OSNames(), p.String("os")) {
+		return nil, protocol.Errorf(protocol.CodeInvalidParameter, "os %q has no template, so no VM could use this image; use one of %s, or add a template for it",
+			p.String("os"), strings.Join(catalog.OSNames(), ", "))
+	}
 	release, err := a.ops.Hold("image:"+name, "image.import")
 	if err != nil {
 		return nil, err
@@ -220,4 +228,14 @@ func (a *API) convertForDriver(ctx context.Context) func(src, format, dir string
 		}
 		return prepared.Path, prepared.Format, nil
 	}
+}
+
+func checkImageName(v any) error {
+	var invalid *instance.InvalidNameError
+	if err := instance.ValidateName(v.(string)); errors.As(err, &invalid) {
+		return fmt.Errorf("invalid image name %q: %s", invalid.Name, invalid.Rule)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }

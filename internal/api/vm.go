@@ -212,6 +212,9 @@ func (a *API) refreshAddress(ctx context.Context, md *instance.Metadata) {
 }
 
 func (a *API) stop(ctx context.Context, call *protocol.Call, md *instance.Metadata) (any, error) {
+	if state, err := a.cfg.Driver.State(ctx, md.DriverID); err == nil && state == hypervisor.StateOff {
+		return a.stateResult(ctx, md, fmt.Sprintf("VM '%s' is already off.", md.Name))
+	}
 	opts := hypervisor.StopOptions{Force: call.Params.Bool("force"), Timeout: a.cfg.StopTimeout}
 	if call.Params.Has("timeout_seconds") {
 		opts.Timeout = time.Duration(call.Params.Int("timeout_seconds")) * time.Second
@@ -245,7 +248,7 @@ func (a *API) delete(ctx context.Context, call *protocol.Call, md *instance.Meta
 	if md.DriverID != "" {
 		err := a.cfg.Driver.Delete(ctx, md.DriverID, hypervisor.DeleteOptions{Force: call.Params.Bool("force")})
 		if errors.Is(err, hypervisor.ErrInvalidState) {
-			return nil, protocol.Errorf(protocol.CodeConflict, "VM '%s' is running; stop it first, or delete it with force to turn it off", md.Name)
+			return nil, protocol.Errorf(protocol.CodeConflict, "VM '%s' is running; stop it first, or delete it with force (vmgenie delete --force %s) to turn it off", md.Name, md.Name)
 		}
 		if err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 			return nil, err
@@ -269,6 +272,9 @@ func (a *API) swapISO(ctx context.Context, call *protocol.Call, md *instance.Met
 		}
 		if !info.Mode().IsRegular() {
 			return nil, protocol.Errorf(protocol.CodeInvalidParameter, "iso %q is not a regular file", path)
+		}
+		if !isISO9660(path) {
+			return nil, protocol.Errorf(protocol.CodeInvalidParameter, "iso %q is not an ISO 9660 image (no CD001 volume descriptor at byte 32769); give an .iso file", path)
 		}
 	}
 	if err := a.cfg.Driver.SwapISO(ctx, md.DriverID, path); err != nil {
@@ -315,4 +321,19 @@ func (a *API) handleSSHInfo(ctx context.Context, call *protocol.Call) (any, erro
 		KnownHostsPath: a.cfg.Store.Path(md.Name, provision.KnownHostsFile),
 		State:          string(info.State),
 	}, nil
+}
+
+// isISO9660 reports whether path starts with an ISO 9660 volume descriptor:
+// the identifier "CD001" in the first descriptor, at sector 16.
+func isISO9660(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	id := make([]byte, 5)
+	if _, err := f.ReadAt(id, 16*2048+1); err != nil {
+		return false
+	}
+	return string(id) == "CD001"
 }

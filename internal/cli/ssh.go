@@ -95,7 +95,10 @@ func newConnectCommand(a *app) *cobra.Command {
 		Short: "Open an interactive SSH session to a VM, starting it if needed",
 		Long: `Open an interactive SSH session with the system's ssh client, the VM's own key
 and the host key pinned at provisioning. A VM that is off is started and a
-paused one resumed first. Arguments after -- go to ssh.`,
+paused one resumed first. Arguments after -- go to ssh after the host:
+ssh options, a remote command, or both.`,
+		Example: `  vmgenie connect demo
+  vmgenie connect demo -- -o BatchMode=yes uname -a`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeVMNames(&target),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,8 +123,10 @@ paused one resumed first. Arguments after -- go to ssh.`,
 				"-o", "HostKeyAlgorithms=ssh-ed25519",
 				"-l", info.User,
 			}
-			sshArgs = append(sshArgs, args[1:]...)
+			// OpenSSH reads options after the destination too, so the user's
+			// arguments may be options, a remote command, or both.
 			sshArgs = append(sshArgs, info.Host)
+			sshArgs = append(sshArgs, args[1:]...)
 			ssh := exec.Command(sshPath, sshArgs...)
 			ssh.Stdin, ssh.Stdout, ssh.Stderr = a.stdin, a.stdout, a.stderr
 			// ssh handles Ctrl-C itself; keep it from ending vmgenie first.
@@ -150,10 +155,15 @@ func newExecCommand(a *app) *cobra.Command {
 		Long: `Run a command in a VM over SSH. Each argument reaches the guest's shell quoted,
 as one word, so spaces and quotes in arguments are kept. Standard input,
 output and error are passed through, and vmgenie exits with the command's
-exit code. A VM that is off is started first.`,
+exit code. A VM that is off is started, and a paused one resumed, first.`,
 		Example: `  vmgenie exec demo -- hostname
   vmgenie exec demo -- sh -c 'cloud-init status --long'`,
-		Args:              cobra.MinimumNArgs(2),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return errors.New("missing the command to run: vmgenie exec NAME -- COMMAND [ARGS...]")
+			}
+			return nil
+		},
 		ValidArgsFunction: completeVMNames(&target),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 1 {

@@ -85,11 +85,13 @@ func parseSize(flag, text string, unit int64) (int, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("invalid --%s %q: use a positive size such as 2G or 512M", flag, text)
+		return 0, fmt.Errorf("invalid --%s %q: use a positive whole number with an optional unit, such as %s", flag, text,
+			map[int64]string{1 << 20: "2G or 512M", 1 << 30: "20G"}[unit])
 	}
 	bytes := n * multiplier
 	if bytes%unit != 0 {
-		return 0, fmt.Errorf("invalid --%s %q: use whole %s", flag, text, map[int64]string{1 << 20: "MiB", 1 << 30: "GiB"}[unit])
+		return 0, fmt.Errorf("invalid --%s %q: use whole %s, such as %s", flag, text,
+			map[int64]string{1 << 20: "MiB", 1 << 30: "GiB"}[unit], map[int64]string{1 << 20: "512M", 1 << 30: "20G"}[unit])
 	}
 	return int(bytes / unit), nil
 }
@@ -160,10 +162,21 @@ func runProvision(ctx context.Context, a *app, f *provisionFlags, name string) e
 	if _, _, err := template.ParseName(templateName); err != nil {
 		return err
 	}
+	if f.cpus < 1 || f.cpus > 64 {
+		return fmt.Errorf("invalid --cpus %d: use 1 to 64", f.cpus)
+	}
 	params := map[string]any{"template": templateName, "vm_name": name, "cpus": f.cpus}
 	memory, err := parseSize("memory", f.memory, 1<<20)
 	if err != nil {
 		return err
+	}
+	if memory < 128 {
+		return fmt.Errorf("invalid --memory %q: give at least 128M", f.memory)
+	}
+	for flag, d := range map[string]time.Duration{"ssh-timeout": f.sshTimeout, "cloud-init-timeout": f.cloudInitTimeout} {
+		if d != 0 && d < time.Second {
+			return fmt.Errorf("invalid --%s %s: use at least 1s, such as 10m", flag, d)
+		}
 	}
 	params["memory_mib"] = memory
 	if f.disk != "" {

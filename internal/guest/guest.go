@@ -48,17 +48,31 @@ func (t Target) config() *ssh.ClientConfig {
 	return cfg
 }
 
-// Dial opens one SSH connection.
+// handshakeTimeout bounds one SSH handshake. A guest that is still booting
+// may accept the TCP connection through a port forward and then say
+// nothing, so each attempt gives up and the caller retries.
+const handshakeTimeout = 20 * time.Second
+
+// Dial opens one SSH connection. Canceling ctx aborts the handshake at once.
 func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
 	dialer := net.Dialer{Timeout: 10 * time.Second}
 	conn, err := dialer.DialContext(ctx, "tcp", t.Address)
 	if err != nil {
 		return nil, err
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
+	deadline := time.Now().Add(handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	c, chans, reqs, err := ssh.NewClientConn(conn, t.Address, t.config())
+	if !stop() {
+		if err == nil {
+			c.Close()
+		}
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		conn.Close()
 		return nil, err

@@ -240,3 +240,32 @@ func TestWaitCloudInitReportsErrorsAndTimeout(t *testing.T) {
 		t.Errorf("err = %v, want the timeout message naming the serial log", err)
 	}
 }
+
+func TestDialCancelAbortsStalledHandshake(t *testing.T) {
+	// A listener that accepts and never speaks, as a port forward to a
+	// guest that is still booting can.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = Dial(ctx, Target{Name: "demo", Address: ln.Addr().String(), User: "genie", Signer: newSigner(t)})
+	if err == nil {
+		t.Fatal("Dial succeeded against a silent server")
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Dial returned after %s, want it to stop soon after the cancel", elapsed)
+	}
+}

@@ -26,7 +26,12 @@ import (
 var (
 	ErrNotFound = errors.New("image not found")
 	ErrConflict = errors.New("image already exists")
+	ErrInvalid  = errors.New("invalid image")
 )
+
+// minRawSize is the smallest file accepted as a raw disk: 1 MiB, far below
+// any bootable disk, so that a text file given by mistake is caught.
+const minRawSize = 1 << 20
 
 // Disk formats recognised by their header.
 const (
@@ -95,21 +100,21 @@ type ImportOptions struct {
 // Nothing is left behind when it fails.
 func (s *Store) Import(opts ImportOptions) (*Image, error) {
 	if err := instance.ValidateName(opts.Name); err != nil {
-		return nil, fmt.Errorf("invalid image name: %w", err)
+		return nil, fmt.Errorf("%w: invalid image name: %w", ErrInvalid, err)
 	}
 	if opts.OS == "" || opts.Version == "" {
-		return nil, fmt.Errorf("image %q: --os and --version are required, for example --os debian --version 12", opts.Name)
+		return nil, fmt.Errorf("%w: image %q: --os and --version are required, for example --os debian --version 12", ErrInvalid, opts.Name)
 	}
 	direct := opts.Kernel != "" || opts.Initrd != "" || opts.Cmdline != ""
 	if direct && (opts.Kernel == "" || opts.Initrd == "" || opts.Cmdline == "") {
-		return nil, fmt.Errorf("image %q: direct kernel boot needs --kernel, --initrd and --cmdline together", opts.Name)
+		return nil, fmt.Errorf("%w: image %q: direct kernel boot needs --kernel, --initrd and --cmdline together", ErrInvalid, opts.Name)
 	}
 	switch opts.Firmware {
 	case "":
 		opts.Firmware = "bios"
 	case "bios", "uefi":
 	default:
-		return nil, fmt.Errorf("image %q: invalid firmware %q: use bios or uefi", opts.Name, opts.Firmware)
+		return nil, fmt.Errorf("%w: image %q: invalid firmware %q: use bios or uefi", ErrInvalid, opts.Name, opts.Firmware)
 	}
 	format, err := DetectFormat(opts.File)
 	if err != nil {
@@ -289,10 +294,10 @@ func DetectFormat(path string) (string, error) {
 		return "", fmt.Errorf("inspect disk image %s: %w", path, err)
 	}
 	if !info.Mode().IsRegular() {
-		return "", fmt.Errorf("disk image %s is not a regular file", path)
+		return "", fmt.Errorf("%w: disk image %s is not a regular file", ErrInvalid, path)
 	}
 	if info.Size() == 0 {
-		return "", fmt.Errorf("disk image %s is empty", path)
+		return "", fmt.Errorf("%w: disk image %s is empty", ErrInvalid, path)
 	}
 	head := make([]byte, 8)
 	n, _ := io.ReadFull(f, head)
@@ -309,6 +314,10 @@ func DetectFormat(path string) (string, error) {
 		if _, err := f.ReadAt(footer, info.Size()-512); err == nil && string(footer) == "conectix" {
 			return FormatVHD, nil
 		}
+	}
+	if info.Size() < minRawSize || info.Size()%512 != 0 {
+		return "", fmt.Errorf("%w: %s is %d bytes and has no qcow2, VHDX or VHD header, so it is not a disk image: a raw disk is at least 1 MiB and a multiple of 512 bytes",
+			ErrInvalid, path, info.Size())
 	}
 	return FormatRaw, nil
 }

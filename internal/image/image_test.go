@@ -29,8 +29,7 @@ func TestDetectFormat(t *testing.T) {
 		"qcow2": {append([]byte("QFI\xfb"), make([]byte, 100)...), FormatQCOW2},
 		"vhdx":  {append([]byte("vhdxfile"), make([]byte, 100)...), FormatVHDX},
 		"vhd":   {vhd, FormatVHD},
-		"raw":   {bytes.Repeat([]byte{1}, 4096), FormatRaw},
-		"tiny":  {[]byte("x"), FormatRaw},
+		"raw":   {bytes.Repeat([]byte{1}, 1<<20), FormatRaw},
 	}
 	for name, tc := range cases {
 		got, err := DetectFormat(writeFile(t, dir, name, tc.data))
@@ -46,6 +45,12 @@ func TestDetectFormat(t *testing.T) {
 
 func TestDetectFormatRejectsEmptyAndMissing(t *testing.T) {
 	dir := t.TempDir()
+	for name, data := range map[string][]byte{"text": []byte("#cloud-config\n"), "odd size": make([]byte, 1<<20+1)} {
+		_, err := DetectFormat(writeFile(t, dir, "f", data))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not a disk image") {
+			t.Errorf("%s: err = %v, want ErrInvalid saying it is not a disk image", name, err)
+		}
+	}
 	if _, err := DetectFormat(writeFile(t, dir, "empty", nil)); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty file: err = %v, want an error saying it is empty", err)
 	}
@@ -106,7 +111,7 @@ func TestImportCopiesSparseAndReadOnly(t *testing.T) {
 
 func TestImportErrorsLeaveNothing(t *testing.T) {
 	src := t.TempDir()
-	diskPath := writeFile(t, src, "disk.raw", []byte("disk"))
+	diskPath := writeFile(t, src, "disk.raw", make([]byte, 1<<20))
 	dataDir := t.TempDir()
 	s, err := Open(dataDir)
 	if err != nil {
@@ -141,7 +146,7 @@ func TestImportErrorsLeaveNothing(t *testing.T) {
 }
 
 func TestImportTwiceIsConflict(t *testing.T) {
-	diskPath := writeFile(t, t.TempDir(), "disk.raw", []byte("disk"))
+	diskPath := writeFile(t, t.TempDir(), "disk.raw", make([]byte, 1<<20))
 	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +161,7 @@ func TestImportTwiceIsConflict(t *testing.T) {
 }
 
 func TestFindByOSAndRemove(t *testing.T) {
-	diskPath := writeFile(t, t.TempDir(), "disk.raw", []byte("disk"))
+	diskPath := writeFile(t, t.TempDir(), "disk.raw", make([]byte, 1<<20))
 	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +219,7 @@ func TestImportConvertMovesConvertedDisk(t *testing.T) {
 }
 
 func TestImportConvertFailureLeavesNothing(t *testing.T) {
-	diskPath := writeFile(t, t.TempDir(), "disk.raw", []byte("disk"))
+	diskPath := writeFile(t, t.TempDir(), "disk.raw", make([]byte, 1<<20))
 	dataDir := t.TempDir()
 	s, err := Open(dataDir)
 	if err != nil {

@@ -53,7 +53,11 @@ func ValidateName(name string) error {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
 		case r >= 'A' && r <= 'Z':
-			return invalid("uppercase letters are not allowed, because hostnames and Windows paths ignore case; use " + fmt.Sprintf("%q", strings.ToLower(name)))
+			rule := "uppercase letters are not allowed, because hostnames and Windows paths ignore case"
+			if lower := strings.ToLower(name); ValidateName(lower) == nil {
+				return invalid(rule + fmt.Sprintf("; use %q", lower))
+			}
+			return invalid(rule + "; use only a-z, 0-9 and '-'")
 		default:
 			return invalid(fmt.Sprintf("the character %q is not allowed; use only a-z, 0-9 and '-'", r))
 		}

@@ -30,6 +30,7 @@ func TestValidateNameRejects(t *testing.T) {
 		{"-rf", "leading '-'"},
 		{"web-", "cannot end with '-'"},
 		{"Demo", `"demo"`},
+		{"Web_1", "use only a-z, 0-9 and '-'"},
 		{"web_1", `'_'`},
 		{"héllo", `'é'`},
 		{"con", "reserved device name"},

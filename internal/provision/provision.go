@@ -125,6 +125,9 @@ type job struct {
 	client   *ssh.Client
 	status   string
 	warnings []string
+	// keptSerialLog is where the serial log of a failed run was saved
+	// before its instance directory was removed.
+	keptSerialLog string
 }
 
 // Provision creates, starts and waits for one VM. It returns when
@@ -161,18 +164,40 @@ func (p *Provisioner) Provision(ctx context.Context, req Request, report Progres
 		{stage: "wait_cloud_init", message: "waiting for cloud-init to finish", percent: 60, run: j.waitCloudInit},
 		{stage: "finish", message: "recording the instance as ready", percent: 98, run: j.finish},
 	}
-	err := runSteps(ctx, steps, report, log, req.Name)
+	err := runSteps(ctx, steps, report, log)
 	if j.client != nil {
 		j.client.Close()
 	}
 	elapsed := time.Since(start).Round(time.Millisecond)
 	if err != nil {
-		log.Error("provisioning failed", "error", err, "elapsed", elapsed)
+		if kept := j.keptSerialLog; kept != "" {
+			err = fmt.Errorf("%w; the guest's serial log was kept at %s", err, kept)
+		}
+		level := slog.LevelError
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+			level = slog.LevelWarn // the request was wrong, not the service
+		}
+		log.Log(ctx, level, "provisioning failed", "error", err, "warnings", j.warnings, "elapsed", elapsed)
 		return nil, err
 	}
 	report("ready", fmt.Sprintf("VM '%s' is ready after %s", req.Name, elapsed), 100)
 	log.Info("provisioning finished", "elapsed", elapsed)
 	return &Result{Instance: j.md, CloudInitStatus: j.status, Warnings: j.warnings, Elapsed: elapsed.String()}, nil
+}
+
+// warn records a warning for the result and the log.
+func (j *job) warn(message string) {
+	j.warnings = append(j.warnings, message)
+	j.log.Warn("provisioning warning", "warning", message)
+}
+
+func hasVar(vars []string, name string) bool {
+	for _, v := range vars {
+		if n, _, err := template.ParseAssignment(v); err == nil && n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // reservedVars are set by vmgenie for each instance.
@@ -196,7 +221,10 @@ func (j *job) values(publicKey, instanceID string) (template.Values, error) {
 	}
 	// cloud-init runs the package manager whenever packages are listed, and
 	// that fails in a guest without network access.
-	if j.p.cfg.Restrict && !values.Has("PACKAGES") {
+	if j.p.cfg.Restrict {
+		if values.Has("PACKAGES") && len(values.List("PACKAGES")) > 0 {
+			return values, errors.New("variable PACKAGES: the service runs guests without network access (qemu.restrict_network), so they cannot install packages; leave PACKAGES out, or set restrict_network to false")
+		}
 		if err := values.SetList("PACKAGES", []string{}); err != nil {
 			return values, err
 		}
@@ -246,6 +274,9 @@ func (j *job) validate(context.Context) error {
 		return withKind(ErrInvalid, err)
 	}
 	j.username = rendered.Username
+	if j.p.cfg.Restrict && !hasVar(j.req.Vars, "PACKAGES") {
+		j.warn("the guest has no network access (qemu.restrict_network), so the template's packages are not installed")
+	}
 	if j.req.UserData != nil {
 		spec := seed.Spec{Template: &seed.Source{Name: "template", Data: rendered.UserData}, UserData: []seed.Source{*j.req.UserData}}
 		if _, err := seed.Build(spec); err != nil {
@@ -302,7 +333,30 @@ func (j *job) createInstance(context.Context) error {
 }
 
 func (j *job) removeInstance(context.Context) error {
+	j.saveSerialLog()
 	return j.p.cfg.Store.Remove(j.req.Name)
+}
+
+// saveSerialLog copies the serial log of a failed run to
+// <data_dir>/logs/failed/, because the error names it and the instance
+// directory is about to go.
+func (j *job) saveSerialLog() {
+	src := j.p.cfg.Store.Path(j.req.Name, instance.SerialLogFile)
+	data, err := os.ReadFile(src)
+	if err != nil || len(data) == 0 {
+		return
+	}
+	dir := filepath.Join(filepath.Dir(j.p.cfg.Store.Root()), "logs", "failed")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		j.log.Warn("keeping the serial log failed", "error", err)
+		return
+	}
+	dst := filepath.Join(dir, fmt.Sprintf("%s-%s-serial.log", j.req.Name, time.Now().UTC().Format("20060102T150405Z")))
+	if err := atomicfile.WriteFile(dst, data, 0o600); err != nil {
+		j.log.Warn("keeping the serial log failed", "error", err)
+		return
+	}
+	j.keptSerialLog = dst
 }
 
 func (j *job) generateKeys(context.Context) error {
@@ -345,8 +399,7 @@ func (j *job) renderSeed(context.Context) error {
 		return withKind(ErrInvalid, err)
 	}
 	for _, w := range j.seed.Warnings {
-		j.warnings = append(j.warnings, w.String())
-		j.log.Warn("seed data warning", "warning", w.String())
+		j.warn(w.String())
 	}
 	dir := j.p.cfg.Store.Path(j.req.Name, instance.SeedDataDir)
 	if err := os.Mkdir(dir, 0o700); err != nil {

@@ -25,6 +25,8 @@ type fakeDriver struct {
 	startErr error
 	// port is what Addresses returns; nothing listens there.
 	port int
+	// onCreate runs in Create with the instance directory.
+	onCreate func(dir string)
 }
 
 func (d *fakeDriver) record(call string) {
@@ -38,6 +40,9 @@ func (d *fakeDriver) Capabilities() hypervisor.Capabilities { return hypervisor.
 
 func (d *fakeDriver) Create(_ context.Context, spec hypervisor.Spec) (hypervisor.VM, error) {
 	d.record("create " + spec.Name)
+	if d.onCreate != nil {
+		d.onCreate(spec.Dir)
+	}
 	if err := os.WriteFile(filepath.Join(spec.Dir, "disk.qcow2"), []byte("overlay"), 0o600); err != nil {
 		return hypervisor.VM{}, err
 	}
@@ -100,7 +105,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	disk := filepath.Join(t.TempDir(), "disk.raw")
-	if err := os.WriteFile(disk, make([]byte, 4096), 0o644); err != nil {
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := images.Import(image.ImportOptions{Name: "debian-12", File: disk, OS: "debian", Version: "12"}); err != nil {
@@ -190,6 +195,7 @@ func TestProvisionValidationCreatesNothing(t *testing.T) {
 		{"missing image", Request{Name: "vm4", OS: "ubuntu", Version: "24.04"}, ErrNotFound, "vmgenie image import ubuntu-24.04"},
 		{"image of another OS", Request{Name: "vm4", OS: "ubuntu", Version: "24.04", Image: "debian-12"}, ErrInvalid, "is debian 12"},
 		{"bad name", Request{Name: "Bad", OS: "debian", Version: "12"}, ErrInvalid, "uppercase"},
+		{"packages without network", Request{Name: "vm4", OS: "debian", Version: "12", Vars: []string{"PACKAGES=htop"}}, ErrInvalid, "cannot install packages"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,4 +227,23 @@ func TestProvisionExistingNameIsConflict(t *testing.T) {
 	if _, statErr := os.Stat(f.store.Dir("taken")); statErr != nil {
 		t.Errorf("the existing directory was removed: %v", statErr)
 	}
+}
+
+func TestProvisionFailureKeepsSerialLog(t *testing.T) {
+	f := newFixture(t)
+	f.driver.startErr = errors.New("boom")
+	// The fake driver writes no console output, so write it as QEMU would.
+	f.driver.onCreate = func(dir string) {
+		_ = os.WriteFile(filepath.Join(dir, "serial.log"), []byte("[    0.000000] Linux version 6.1\n"), 0o600)
+	}
+	_, err := f.p.Provision(context.Background(), Request{Name: "vm5", OS: "debian", Version: "12"}, noProgress)
+	if err == nil || !strings.Contains(err.Error(), "serial log was kept at ") {
+		t.Fatalf("err = %v, want it to name the kept serial log", err)
+	}
+	kept := err.Error()[strings.LastIndex(err.Error(), " ")+1:]
+	data, readErr := os.ReadFile(kept)
+	if readErr != nil || !strings.Contains(string(data), "Linux version") {
+		t.Errorf("kept serial log %s: %q, %v", kept, data, readErr)
+	}
+	f.assertNothingLeft(t, "vm5")
 }

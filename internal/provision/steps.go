@@ -29,7 +29,7 @@ const cleanupTimeout = 3 * time.Minute
 // runSteps runs the steps in order. On failure it runs the cleanups of the
 // steps that succeeded, newest first, and returns the step's error joined
 // with any cleanup error.
-func runSteps(ctx context.Context, steps []step, report func(stage, message string, percent int), log *slog.Logger, vm string) error {
+func runSteps(ctx context.Context, steps []step, report func(stage, message string, percent int), log *slog.Logger) error {
 	var undo []step
 	for _, s := range steps {
 		report(s.stage, s.message, s.percent)
@@ -41,9 +41,9 @@ func runSteps(ctx context.Context, steps []step, report func(stage, message stri
 			if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 				err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
 			}
-			log.Warn("provisioning step failed, rolling back", "vm", vm, "stage", s.stage, "error", err)
+			log.Info("provisioning step failed, rolling back", "stage", s.stage, "error", err)
 			report("rollback", fmt.Sprintf("%s failed; removing what was made", s.stage), s.percent)
-			return errors.Join(err, rollback(undo, log, vm))
+			return errors.Join(err, rollback(undo, log))
 		}
 		if s.undo != nil {
 			undo = append(undo, s)
@@ -52,18 +52,18 @@ func runSteps(ctx context.Context, steps []step, report func(stage, message stri
 	return nil
 }
 
-func rollback(done []step, log *slog.Logger, vm string) error {
+func rollback(done []step, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	var errs []error
 	for i := len(done) - 1; i >= 0; i-- {
 		s := done[i]
 		if err := s.undo(ctx); err != nil {
-			log.Error("cleanup failed", "vm", vm, "stage", s.stage, "error", err)
+			log.Error("cleanup failed", "stage", s.stage, "error", err)
 			errs = append(errs, fmt.Errorf("cleanup of %s failed: %w", s.stage, err))
 			continue
 		}
-		log.Info("cleaned up", "vm", vm, "stage", s.stage)
+		log.Info("cleaned up", "stage", s.stage)
 	}
 	return errors.Join(errs...)
 }

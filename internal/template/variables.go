@@ -223,6 +223,12 @@ func (v *Values) SetList(name string, items []string) error {
 	return nil
 }
 
+// List returns the items of the list variable called name, or nil when it
+// was not set.
+func (v *Values) List(name string) []string {
+	return slices.Clone(v.lists[name])
+}
+
 // Has reports whether the variable called name was set.
 func (v *Values) Has(name string) bool {
 	if _, ok := v.strings[name]; ok {
