@@ -2,12 +2,12 @@ package api
 
 import (
 	"context"
-	"errors"
-	"slices"
-	"strings"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/vmgenie/vmgenie/internal/hypervisor/hyperv"
 	"github.com/vmgenie/vmgenie/internal/image"
