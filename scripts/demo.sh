@@ -4,9 +4,11 @@
 # "demo" from the Debian 12 template with QEMU, waits for cloud-init, and runs
 # hostname and id in the guest over SSH.
 #
-# State lives in $VMGENIE_DEMO_DIR (default ~/.local/share/vmgenie-demo). The
-# guest runs with QEMU user networking restrict=on: it reaches nothing but
-# the SSH port forward on 127.0.0.1.
+# State lives in $VMGENIE_DEMO_DIR (default ~/.local/share/vmgenie-demo): the
+# service's config, data, log and socket, so the demo never touches another
+# vmgenie service or its VMs. The service keeps running afterwards, so that
+# connect and delete work. The guest runs with QEMU user networking
+# restrict=on: it reaches nothing but the SSH port forward on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -19,8 +21,11 @@ vmgenie=$repo/bin/vmgenie
 
 demo_dir=${VMGENIE_DEMO_DIR:-$HOME/.local/share/vmgenie-demo}
 mkdir -p "$demo_dir"
+socket=$demo_dir/vmgenie.sock
+export VMGENIE_SOCKET=$socket
 cat >"$demo_dir/config.yml" <<CONFIG
 data_dir: $demo_dir/data
+socket: $socket
 log:
   file: $demo_dir/service.log
 driver: qemu
@@ -32,10 +37,10 @@ provision:
 CONFIG
 
 if "$vmgenie" status >/dev/null 2>&1; then
-	echo "== the vmgenie service is already running; using it"
+	echo "== the demo's vmgenie service is already running; using it"
 else
 	echo "== starting the vmgenie service (log: $demo_dir/service.log)"
-	setsid "$vmgenie" serve --user --config "$demo_dir/config.yml" </dev/null >>"$demo_dir/serve.out" 2>&1 &
+	setsid "$vmgenie" serve --user --config "$demo_dir/config.yml" --socket "$socket" </dev/null >>"$demo_dir/serve.out" 2>&1 &
 	echo $! >"$demo_dir/service.pid"
 	for _ in $(seq 1 100); do
 		"$vmgenie" status >/dev/null 2>&1 && break
@@ -45,7 +50,13 @@ else
 fi
 
 echo "== building or reusing the Debian 12 test image"
-image_dir=$(scripts/build-test-image.sh | tail -n 1)
+# The image build needs root (mmdebstrap and file ownership in the image).
+cache=${VMGENIE_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmgenie/test-images}
+if [ "$(id -u)" -eq 0 ]; then
+	image_dir=$(VMGENIE_IMAGE_CACHE=$cache scripts/build-test-image.sh | tail -n 1)
+else
+	image_dir=$(sudo env VMGENIE_IMAGE_CACHE="$cache" scripts/build-test-image.sh | tail -n 1)
+fi
 if ! "$vmgenie" image list -o json | grep -q '"name": "debian-12"'; then
 	cmdline=$(sed -n 's/^ *"cmdline": "\(.*\)",\{0,1\}$/\1/p' "$image_dir/image.json")
 	"$vmgenie" image import debian-12 "$image_dir/disk.raw" --os debian --version 12 \
@@ -64,4 +75,6 @@ echo "== running hostname and id in the guest over SSH"
 echo "hostname: $("$vmgenie" exec demo -- hostname)"
 echo "id:       $("$vmgenie" exec demo -- id)"
 echo
-echo "Log in with \"bin/vmgenie connect demo\"; remove the VM with \"bin/vmgenie delete --force demo\"."
+echo "The service runs on in the background (pid file $demo_dir/service.pid, log $demo_dir/service.log)."
+echo "Log in with: VMGENIE_SOCKET=$socket bin/vmgenie connect demo"
+echo "Remove the VM with: VMGENIE_SOCKET=$socket bin/vmgenie delete --force demo"
