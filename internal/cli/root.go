@@ -74,7 +74,7 @@ func newRootCommand(a *app) *cobra.Command {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "",
-		"config file to read (default $VMGENIE_CONFIG, else /etc/vmgenie/config.yml, ~/.config/vmgenie/config.yml with --user, %ProgramData%\\vmgenie\\config.yml on Windows)")
+		"config file that serve, logs and service read; other commands ignore it (default $VMGENIE_CONFIG, else /etc/vmgenie/config.yml, ~/.config/vmgenie/config.yml with --user, %ProgramData%\\vmgenie\\config.yml on Windows)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn",
 		"minimum level of log lines written to stderr: debug, info, warn or error")
 	for _, factory := range commandFactories {
