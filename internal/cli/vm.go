@@ -146,6 +146,20 @@ it with "vmgenie call operation.cancel --param operation_id=ID".`,
 	flags.DurationVar(&f.cloudInitTimeout, "cloud-init-timeout", 0, "how long to wait for cloud-init (default: the service's setting)")
 	f.target.register(cmd)
 	f.output.register(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("os", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		catalog, err := template.Load("")
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return catalog.OSNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("version", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		catalog, err := template.Load("")
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return catalog.Versions(f.osName), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
