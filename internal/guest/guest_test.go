@@ -181,17 +181,18 @@ func TestWaitCloudInitIgnoresEarlierBoot(t *testing.T) {
 	PollInterval = 20 * time.Millisecond
 	defer func() { PollInterval = old }()
 	clientKey := newSigner(t)
-	var polls int
+	var polls, statusCalls int
 	g := startFakeGuest(t, clientKey.PublicKey(), nil)
 	g.setHandler(func(cmd string) (string, uint32) {
 		switch cmd {
 		case readinessScript:
 			polls++
 			if polls < 3 {
-				return "iid-old-boot\n", 0 // a marker from an earlier instance
+				return "iid-old-boot\n{\"v1\": {\"errors\": []}}\n", 0 // a marker from an earlier instance
 			}
-			return "iid-new\n", 0
+			return "iid-new\n{\"v1\": {\"datasource\": \"DataSourceNoCloud\", \"errors\": []}}\n", 0
 		case "cloud-init status --long":
+			statusCalls++
 			return "status: done\n", 0
 		}
 		return "", 127
@@ -212,6 +213,9 @@ func TestWaitCloudInitIgnoresEarlierBoot(t *testing.T) {
 	if polls < 3 {
 		t.Errorf("polled %d times, want it to wait past the earlier boot's marker", polls)
 	}
+	if statusCalls != 0 {
+		t.Errorf("ran cloud-init status %d times, want none when result.json has no errors", statusCalls)
+	}
 }
 
 func TestWaitCloudInitReportsErrorsAndTimeout(t *testing.T) {
@@ -220,10 +224,13 @@ func TestWaitCloudInitReportsErrorsAndTimeout(t *testing.T) {
 	defer func() { PollInterval = old }()
 	clientKey := newSigner(t)
 	g := startFakeGuest(t, clientKey.PublicKey(), func(cmd string) (string, uint32) {
-		if cmd == readinessScript {
-			return "iid-1\n", 0
+		switch cmd {
+		case readinessScript:
+			return "iid-1\n{\"v1\": {\"errors\": [\"('timezone', OSError('Invalid timezone'))\"]}}\n", 0
+		case "cloud-init status --long":
+			return "status: error\n", 1
 		}
-		return "status: error\n", 1
+		return "", 127
 	})
 	target := Target{Name: "demo", Address: g.addr, User: "genie", Signer: clientKey, SerialLog: "/x/serial.log"}
 	client, err := WaitSSH(context.Background(), target, 5*time.Second, quietLogger())
@@ -232,8 +239,8 @@ func TestWaitCloudInitReportsErrorsAndTimeout(t *testing.T) {
 	}
 	defer client.Close()
 	_, err = WaitCloudInit(context.Background(), client, target, "iid-1", 5*time.Second, quietLogger())
-	if err == nil || !strings.Contains(err.Error(), "finished with errors") {
-		t.Errorf("err = %v, want cloud-init errors reported", err)
+	if err == nil || !strings.Contains(err.Error(), "finished with errors") || !strings.Contains(err.Error(), "status: error") {
+		t.Errorf("err = %v, want cloud-init errors reported with its status", err)
 	}
 	_, err = WaitCloudInit(context.Background(), client, target, "iid-never", 200*time.Millisecond, quietLogger())
 	if err == nil || !strings.Contains(err.Error(), "cloud-init did not finish within 200ms; see /x/serial.log") {
@@ -267,5 +274,31 @@ func TestDialCancelAbortsStalledHandshake(t *testing.T) {
 	}
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("Dial returned after %s, want it to stop soon after the cancel", elapsed)
+	}
+}
+
+func TestWaitCloudInitWithoutResultFileAsksStatus(t *testing.T) {
+	clientKey := newSigner(t)
+	g := startFakeGuest(t, clientKey.PublicKey(), func(cmd string) (string, uint32) {
+		switch cmd {
+		case readinessScript:
+			return "iid-1\n", 0 // an old cloud-init that writes no result.json
+		case "cloud-init status --long":
+			return "status: done\n", 0
+		}
+		return "", 127
+	})
+	target := Target{Name: "demo", Address: g.addr, User: "genie", Signer: clientKey}
+	client, err := WaitSSH(context.Background(), target, 5*time.Second, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	status, err := WaitCloudInit(context.Background(), client, target, "iid-1", 5*time.Second, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != "status: done" {
+		t.Errorf("status = %q, want the output of cloud-init status", status)
 	}
 }
