@@ -31,6 +31,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/vmgenie/vmgenie/internal/guest"
 )
 
 // Targets of the provisioning benchmark.
@@ -54,9 +56,9 @@ type config struct {
 	// log are kept.
 	logs   string
 	rounds int
-	// pollInterval is the baseline's pause between SSH attempts. It equals
-	// vmgenie's own (guest.PollInterval, 1 s), so neither side detects a
-	// ready guest sooner only because it polls more often.
+	// pollInterval is the baseline's pause between SSH attempts. It
+	// defaults to vmgenie's own (guest.PollInterval), so neither side
+	// detects a ready guest sooner only because it polls more often.
 	pollInterval     time.Duration
 	sshTimeout       time.Duration
 	cloudInitTimeout time.Duration
@@ -69,7 +71,7 @@ func main() {
 	flag.StringVar(&cfg.work, "work", "", "working directory, created and removed by the run (default: a new directory under $TMPDIR)")
 	flag.StringVar(&cfg.logs, "logs", "", "directory to keep each guest's serial log and the service log in (default: keep none)")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "number of rounds; each round provisions one guest with vmgenie and one with the baseline")
-	flag.DurationVar(&cfg.pollInterval, "poll-interval", time.Second, "baseline's pause between SSH attempts; keep it equal to vmgenie's 1s")
+	flag.DurationVar(&cfg.pollInterval, "poll-interval", guest.PollInterval, "baseline's pause between SSH attempts; the default is vmgenie's own")
 	flag.DurationVar(&cfg.sshTimeout, "ssh-timeout", 10*time.Minute, "how long each side may wait for SSH")
 	flag.DurationVar(&cfg.cloudInitTimeout, "cloud-init-timeout", 15*time.Minute, "how long each side may wait for cloud-init after SSH")
 	flag.Parse()
@@ -125,6 +127,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	fmt.Printf("vmgenie provisioning benchmark: %d rounds, %d CPUs, load average %s\n", cfg.rounds, numCPU(), loadAverage())
 	fmt.Printf("image: %s (kernel %s)\n", cfg.imageDir, img.KernelVersion)
+	fmt.Printf("baseline SSH poll interval: %s (vmgenie's: %s)\n", cfg.pollInterval, guest.PollInterval)
 	fmt.Printf("working directory: %s\n\n", cfg.work)
 	loadBefore := loadAverage()
 

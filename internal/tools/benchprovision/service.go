@@ -217,12 +217,14 @@ func (s *service) provision(ctx context.Context, round int) (measurement, artifa
 		}
 	})
 	end := time.Since(start)
+	if err != nil {
+		// The operation ID stays recorded, because an interrupted request
+		// leaves the service provisioning until cleanup cancels it.
+		return m, artifacts{}, fmt.Errorf("provision %s: %w; see %s", name, err, s.logFile)
+	}
 	s.mu.Lock()
 	s.operationID = ""
 	s.mu.Unlock()
-	if err != nil {
-		return m, artifacts{}, fmt.Errorf("provision %s: %w; see %s", name, err, s.logFile)
-	}
 	m.toReady = end
 	if overlayErr != nil {
 		return m, artifacts{}, overlayErr
