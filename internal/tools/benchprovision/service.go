@@ -291,6 +291,7 @@ func (s *service) collect(round int, name, instanceDir, username string) (artifa
 			Format string `json:"format"`
 		} `json:"base_image"`
 	}
+
 	driverJSON := filepath.Join(instanceDir, "driver.json")
 	data, err := os.ReadFile(driverJSON)
 	if err != nil {
@@ -302,6 +303,7 @@ func (s *service) collect(round int, name, instanceDir, username string) (artifa
 	if len(driver.LastArgs) < 2 || driver.BaseImage.Path == "" {
 		return artifacts{}, fmt.Errorf("%s lacks last_args or base_image; the QEMU driver's record format may have changed", driverJSON)
 	}
+
 	art := artifacts{
 		dir:         filepath.Join(s.cfg.work, fmt.Sprintf("round-%d", round)),
 		instanceDir: instanceDir,
@@ -313,6 +315,7 @@ func (s *service) collect(round int, name, instanceDir, username string) (artifa
 	if err := os.Mkdir(art.dir, 0o700); err != nil {
 		return artifacts{}, err
 	}
+
 	if err := os.CopyFS(filepath.Join(art.dir, "seed-data"), os.DirFS(filepath.Join(instanceDir, "seed-data"))); err != nil {
 		return artifacts{}, fmt.Errorf("copy the seed data of %s: %w", name, err)
 	}
