@@ -8,7 +8,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,8 +33,8 @@ const (
 var (
 	// OS names may contain '-', version names may not, so the last '-' in
 	// "<os>-<version>" splits a name without ambiguity.
-	osNamePattern      = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-	versionNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._]*$`)
+	osNamePattern      = lazyRegexp(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	versionNamePattern = lazyRegexp(`^[a-z0-9][a-z0-9._]*$`)
 )
 
 // Template is one OS template: <OS>/<version>/seed-data/.
@@ -254,7 +253,7 @@ func loadFS(fsys fs.FS, source, display string) ([]*Template, error) {
 			continue
 		}
 		osName := osEntry.Name()
-		if !osNamePattern.MatchString(osName) {
+		if !osNamePattern().MatchString(osName) {
 			errs = append(errs, fmt.Errorf("OS directory name %q is invalid: use a-z and 0-9 in words joined by '-', such as opensuse-leap", osName))
 			continue
 		}
@@ -269,7 +268,7 @@ func loadFS(fsys fs.FS, source, display string) ([]*Template, error) {
 			}
 			version := versionEntry.Name()
 			dir := path.Join(osName, version)
-			if !versionNamePattern.MatchString(version) {
+			if !versionNamePattern().MatchString(version) {
 				errs = append(errs, fmt.Errorf("version directory %s is invalid: use a-z, 0-9, '.' and '_' without '-', such as 24.04", dir))
 				continue
 			}
@@ -398,7 +397,7 @@ func ParseName(name string) (osName, version string, err error) {
 		return "", "", fmt.Errorf("invalid template name %q: use <os>-<version>, such as ubuntu-24.04", name)
 	}
 	osName, version = name[:i], name[i+1:]
-	if !osNamePattern.MatchString(osName) || !versionNamePattern.MatchString(version) {
+	if !osNamePattern().MatchString(osName) || !versionNamePattern().MatchString(version) {
 		return "", "", fmt.Errorf("invalid template name %q: use <os>-<version> with lowercase a-z, 0-9 and '.', such as ubuntu-24.04", name)
 	}
 	return osName, version, nil

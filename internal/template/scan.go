@@ -2,7 +2,6 @@ package template
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -47,7 +46,7 @@ type scanError struct {
 	msg  string
 }
 
-var placeholderPattern = regexp.MustCompile(`^\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
+var placeholderPattern = lazyRegexp(`^\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
 
 // flowKind is the kind of an open flow collection.
 type flowKind byte
@@ -309,7 +308,7 @@ func (s *scanner) plainScalar(n int, line string, i int) int {
 // take records the placeholder at line[i:] and returns the offset after it.
 // ok is false when the text is not a well-formed placeholder.
 func (s *scanner) take(n int, line string, i int, pos position, shape lineShape) (end int, ok bool) {
-	m := placeholderPattern.FindStringSubmatchIndex(line[i:])
+	m := placeholderPattern().FindStringSubmatchIndex(line[i:])
 	if m == nil {
 		s.fail(n, "malformed placeholder %s: write {{ NAME }} with a variable name of A-Z, 0-9 and '_'; \"{{\" is reserved for placeholders", placeholderText(line[i:]))
 		return i + 2, false
@@ -356,7 +355,7 @@ func endsNode(rest string, inFlow bool) bool {
 }
 
 func skipPlaceholder(line string, i int) int {
-	if m := placeholderPattern.FindStringIndex(line[i:]); m != nil {
+	if m := placeholderPattern().FindStringIndex(line[i:]); m != nil {
 		return i + m[1]
 	}
 	return i + 2
@@ -364,7 +363,7 @@ func skipPlaceholder(line string, i int) int {
 
 // placeholderText returns the placeholder at the start of s for messages.
 func placeholderText(s string) string {
-	if m := placeholderPattern.FindString(s); m != "" {
+	if m := placeholderPattern().FindString(s); m != "" {
 		return m
 	}
 	if end := strings.Index(s, "}}"); end >= 0 && end < 60 {

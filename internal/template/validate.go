@@ -156,7 +156,7 @@ func singleTemplate(seedDir string) *Template {
 	t.seed = seedDataDir
 	t.display = filepath.ToSlash(versionDir)
 	t.Source = versionDir
-	if osNamePattern.MatchString(osName) && versionNamePattern.MatchString(version) {
+	if osNamePattern().MatchString(osName) && versionNamePattern().MatchString(version) {
 		t.OS, t.Version = osName, version
 	}
 	return t

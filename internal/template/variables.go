@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -286,12 +287,12 @@ func ParseList(text string) ([]string, error) {
 }
 
 var (
-	hostnamePattern       = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	usernamePattern       = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	instanceIDPattern     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-	localePattern         = regexp.MustCompile(`^[a-z]{2,3}_[A-Z]{2}\.UTF-8$`)
-	keyboardLayoutPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{1,15}$`)
-	packagePattern        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+._:=~-]*$`)
+	hostnamePattern       = lazyRegexp(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	usernamePattern       = lazyRegexp(`^[a-z_][a-z0-9_-]{0,31}$`)
+	instanceIDPattern     = lazyRegexp(`^[A-Za-z0-9._-]{1,128}$`)
+	localePattern         = lazyRegexp(`^[a-z]{2,3}_[A-Z]{2}\.UTF-8$`)
+	keyboardLayoutPattern = lazyRegexp(`^[a-z][a-z0-9_-]{1,15}$`)
+	packagePattern        = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9+._:=~-]*$`)
 )
 
 // reservedUsernames are accounts that exist in the base images of the
@@ -312,14 +313,14 @@ var reservedUsernames = map[string]bool{
 }
 
 func checkHostname(s string) (string, error) {
-	if !hostnamePattern.MatchString(s) {
+	if !hostnamePattern().MatchString(s) {
 		return "", fmt.Errorf("%s is not a valid hostname: use 1 to 63 characters a-z, 0-9 and '-', not starting or ending with '-'", quoteShort(s))
 	}
 	return s, nil
 }
 
 func checkUsername(s string) (string, error) {
-	if !usernamePattern.MatchString(s) {
+	if !usernamePattern().MatchString(s) {
 		return "", fmt.Errorf("%s is not a valid user name: start with a-z or '_', then use up to 31 characters a-z, 0-9, '_' and '-'", quoteShort(s))
 	}
 	if reservedUsernames[s] || strings.HasPrefix(s, "systemd-") {
@@ -360,7 +361,7 @@ func checkSSHPublicKey(s string) (string, error) {
 }
 
 func checkInstanceID(s string) (string, error) {
-	if !instanceIDPattern.MatchString(s) || s == "." || s == ".." {
+	if !instanceIDPattern().MatchString(s) || s == "." || s == ".." {
 		return "", fmt.Errorf("%s is not a valid instance ID: use 1 to %d characters a-z, A-Z, 0-9, '.', '_' and '-', not '.' or '..' (cloud-init uses it as a directory name)", quoteShort(s), maxInstanceIDLength)
 	}
 	return s, nil
@@ -378,21 +379,21 @@ func checkTimezone(s string) (string, error) {
 }
 
 func checkLocale(s string) (string, error) {
-	if !localePattern.MatchString(s) {
+	if !localePattern().MatchString(s) {
 		return "", fmt.Errorf("%s is not a valid locale: use the form ll_CC.UTF-8, such as en_US.UTF-8", quoteShort(s))
 	}
 	return s, nil
 }
 
 func checkKeyboardLayout(s string) (string, error) {
-	if !keyboardLayoutPattern.MatchString(s) {
+	if !keyboardLayoutPattern().MatchString(s) {
 		return "", fmt.Errorf("%s is not a valid keyboard layout: use an XKB layout name such as us, de or gb (2 to 16 characters a-z, 0-9, '_' and '-', starting with a letter)", quoteShort(s))
 	}
 	return s, nil
 }
 
 func checkPackage(s string) (string, error) {
-	if len(s) > maxPackageLength || !packagePattern.MatchString(s) {
+	if len(s) > maxPackageLength || !packagePattern().MatchString(s) {
 		return "", fmt.Errorf("%s is not a valid package name: use up to %d letters, digits and + . _ : = ~ -, starting with a letter or digit", quoteShort(s), maxPackageLength)
 	}
 	return s, nil
@@ -458,4 +459,10 @@ func quoteShort(s string) string {
 		cut--
 	}
 	return fmt.Sprintf("%q...", s[:cut])
+}
+
+// lazyRegexp compiles pattern on first use instead of at program start, so
+// that commands that never render a template do not pay for it.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }
