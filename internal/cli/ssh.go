@@ -62,7 +62,9 @@ func sshReady(ctx context.Context, a *app, target serviceFlags, name string, tim
 	}
 	// Try once first, and print that we wait only when the guest is still
 	// booting.
-	client, err := guest.Dial(ctx, gt)
+	firstCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	client, err := guest.Dial(firstCtx, gt)
+	cancel()
 	if err != nil {
 		fmt.Fprintf(a.stderr, "Waiting for SSH on %s (%s)...\n", name, gt.Address)
 		client, err = guest.WaitSSH(ctx, gt, timeout, a.log())

@@ -225,14 +225,12 @@ func runProvision(ctx context.Context, a *app, f *provisionFlags, name string) e
 	defer stop()
 	start := time.Now()
 	var operationID string
-	showProgress := f.output.format != "json"
 	resp, err := f.target.client().CallStream(ctx, "provision", params, func(p protocol.Progress) {
 		if p.OperationID != "" {
 			operationID = p.OperationID
 		}
-		if showProgress {
-			fmt.Fprintf(a.stderr, "[%3d%%] %-16s %s\n", p.Percent, p.Stage, p.Message)
-		}
+		// Progress goes to stderr, so -o json keeps stdout to the result.
+		fmt.Fprintf(a.stderr, "[%3d%%] %-16s %s\n", p.Percent, p.Stage, p.Message)
 	})
 	if ctx.Err() != nil && operationID != "" {
 		return fmt.Errorf("stopped following; the service goes on provisioning %q. Follow it with \"vmgenie call operation.get --param operation_id=%s --stream\" or cancel it with \"vmgenie call operation.cancel --param operation_id=%s\"",
