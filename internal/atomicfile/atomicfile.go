@@ -1,4 +1,4 @@
-// Package atomicfile replaces files so that a reader, or a crash, sees either
+// Package atomicfile replaces files so that a reader, or a crash, finds either
 // the old content or the new one, never a mix.
 package atomicfile
 

@@ -50,7 +50,7 @@ func (t Target) config() *ssh.ClientConfig {
 }
 
 // handshakeTimeout bounds one SSH handshake. A guest that is still booting
-// may accept the TCP connection through a port forward and then say
+// may accept the TCP connection through a port forward and then send
 // nothing, so each attempt gives up and the caller retries.
 const handshakeTimeout = 20 * time.Second
 
@@ -171,7 +171,7 @@ func Run(ctx context.Context, client *ssh.Client, cmd string) (Result, error) {
 const readinessScript = `if [ -f /var/lib/cloud/instance/boot-finished ]; then cat /var/lib/cloud/data/instance-id; echo; cat /var/lib/cloud/data/result.json 2>/dev/null; fi`
 
 // cloudInitResult is the part of /var/lib/cloud/data/result.json that
-// tells whether the boot had errors.
+// lists the errors of the boot.
 type cloudInitResult struct {
 	V1 struct {
 		Datasource        string   `json:"datasource"`

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// fakeGuest is an SSH server on loopback whose exec requests are answered by
+// fakeGuest is an SSH server on loopback whose exec requests are handled by
 // a function, standing in for a booting VM.
 type fakeGuest struct {
 	addr    string

@@ -24,9 +24,9 @@ var (
 	ErrConflict = errors.New("instance already exists")
 )
 
-// Phase is where an instance is in its life. Provisioning marks an instance
-// whose creation has not finished; a service that starts and finds one
-// completes or removes it.
+// Phase is the stage of an instance's life. Provisioning marks an instance
+// whose creation has not finished, and a service that starts and finds one
+// removes it.
 type Phase string
 
 // Phases of an instance.

@@ -125,8 +125,8 @@ type job struct {
 	client   *ssh.Client
 	status   string
 	warnings []string
-	// keptSerialLog is where the serial log of a failed run was saved
-	// before its instance directory was removed.
+	// keptSerialLog is the path of the serial log copy saved from a failed
+	// run before its instance directory was removed.
 	keptSerialLog string
 }
 
